@@ -1,0 +1,187 @@
+"""The batched policy contract and the parameter layout shared by every agent.
+
+A population is a tensor ``params`` of shape ``[pop, num_params]``. A policy turns it, together with a batch
+of observations ``[pop, obs_dim]``, into a batch of actions in one call. Policies know nothing about
+strategies; strategies know nothing about policies: :func:`metarl_gym.evolution.rollout.rollout` joins them.
+
+The lifetime of one evaluation::
+
+    state = policy.initial_state(params, generator)      # fast weights, recurrent states, ... (or None)
+    for each env step:
+        actions, state = policy.act(params, obs, state)
+        obs, rewards, terminated, truncated, _ = env.step(actions)
+        state = policy.learn(params, state, rewards)      # plastic policies update here; others return state
+
+A plastic policy's state persists across the episodes of one evaluation and is created fresh for each
+evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import Tensor
+
+State = Any
+"""Whatever a policy carries through a lifetime: None, a tensor, or a dict of tensors."""
+
+
+class ParamLayout:
+    """Named tensor shapes <-> one flat parameter row per individual.
+
+    Example:
+        >>> layout = ParamLayout({"w1": (3, 32), "b1": (32,)})
+        >>> layout.num_params
+        128
+        >>> parts = layout.unflatten(torch.zeros(10, 128))   # {"w1": [10, 3, 32], "b1": [10, 32]}
+
+    Args:
+        shapes: ordered mapping name -> shape of one individual's tensor (no population dimension).
+    """
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]):
+        self.shapes = {name: tuple(int(s) for s in shape) for name, shape in shapes.items()}
+        self.sizes = {name: math.prod(shape) for name, shape in self.shapes.items()}
+        self.offsets = {}
+        offset = 0
+        for name, size in self.sizes.items():
+            self.offsets[name] = offset
+            offset += size
+        self.num_params = offset
+
+    def unflatten(self, params: Tensor) -> dict[str, Tensor]:
+        """Split ``params [pop, num_params]`` into views ``{name: [pop, *shape]}``."""
+        check_params(params, self.num_params)
+        return {
+            name: params[:, self.offsets[name] : self.offsets[name] + self.sizes[name]].reshape(
+                params.shape[0], *shape
+            )
+            for name, shape in self.shapes.items()
+        }
+
+    def flatten(self, tensors: dict[str, Tensor]) -> Tensor:
+        """Inverse of :meth:`unflatten`: ``{name: [pop, *shape]}`` -> ``[pop, num_params]``."""
+        missing = set(self.shapes) - set(tensors)
+        if missing:
+            raise ValueError(f"flatten() is missing tensors {sorted(missing)}; expected {list(self.shapes)}")
+        pop = next(iter(tensors.values())).shape[0]
+        return torch.cat([tensors[name].reshape(pop, -1) for name in self.shapes], dim=1)
+
+    def __repr__(self) -> str:
+        return f"ParamLayout({self.shapes}, num_params={self.num_params})"
+
+
+def check_params(params: Tensor, num_params: int) -> None:
+    """Raise a ValueError unless ``params`` is a float tensor of shape ``[pop, num_params]``."""
+    if not isinstance(params, Tensor):
+        raise ValueError(f"params must be a torch.Tensor of shape [pop, {num_params}], got {type(params).__name__}")
+    if params.ndim != 2 or params.shape[1] != num_params:
+        raise ValueError(
+            f"params must have shape [pop, {num_params}], got {tuple(params.shape)}; "
+            f"ask the strategy for num_params={num_params} (policy.num_params)"
+        )
+    if not params.is_floating_point():
+        raise ValueError(f"params must be a floating-point tensor, got dtype {params.dtype}")
+
+
+class Policy(ABC):
+    """A batched policy: ``params [pop, num_params]`` and ``obs [pop, obs_dim]`` -> actions ``[pop, ...]``.
+
+    Subclasses set ``self.layout`` (a :class:`ParamLayout`) in ``__init__`` and implement :meth:`act`.
+    Plastic policies also override :meth:`initial_state` and :meth:`learn`.
+
+    Args:
+        observation_space: the env's single observation space (a 1-D Box).
+        action_space: the env's single action space (Box or Discrete).
+    """
+
+    plastic: bool = False
+    layout: ParamLayout
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space):
+        if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
+            raise ValueError(
+                f"{type(self).__name__} needs a flat Box observation space, got {observation_space}; "
+                "flatten image observations first or use a CNN policy"
+            )
+        if not isinstance(action_space, (gym.spaces.Box, gym.spaces.Discrete)):
+            raise ValueError(f"{type(self).__name__} supports Box and Discrete action spaces, got {action_space}")
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.obs_dim = int(observation_space.shape[0])
+        self.action_dim = action_output_dim(action_space)
+
+    @property
+    def num_params(self) -> int:
+        """Length of one individual's genome."""
+        return self.layout.num_params
+
+    def initial_state(self, params: Tensor, generator: torch.Generator | None = None) -> State:
+        """State at the start of a lifetime (one evaluation). Static policies have none."""
+        return None
+
+    @abstractmethod
+    def act(self, params: Tensor, obs: Tensor, state: State) -> tuple[Tensor, State]:
+        """Actions for one env step.
+
+        Args:
+            params: ``[pop, num_params]``.
+            obs: ``[pop, obs_dim]`` float32, on the same device as params.
+            state: what :meth:`initial_state` or the previous call returned.
+
+        Returns:
+            ``(actions, state)``: actions ``[pop, *action_shape]`` float32 for Box, ``[pop]`` int64 for
+            Discrete, always finite and inside the action space.
+        """
+
+    def learn(self, params: Tensor, state: State, rewards: Tensor) -> State:
+        """Lifetime learning after ``env.step``; ``rewards [pop]`` is the reward of the step just taken."""
+        return state
+
+    def random_params(self, pop: int, *, generator: torch.Generator | None = None, device=None) -> Tensor:
+        """A fresh population ``[pop, num_params]``, N(0, 1) unless a subclass knows better."""
+        return torch.randn(pop, self.num_params, generator=generator, device=device)
+
+
+def action_output_dim(action_space: gym.Space) -> int:
+    """Number of network outputs needed for ``action_space`` (Box: its size; Discrete: n logits)."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return int(action_space.n)
+    return int(math.prod(action_space.shape))
+
+
+def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> Tensor:
+    """Map raw network outputs ``[pop, action_dim]`` into ``action_space``.
+
+    Box: ``"tanh"`` squashes and scales to [low, high]; ``"clip"`` clips the raw value (the Hebbian seed's rule
+    for non-Bullet Box envs); ``"tanh_clip"`` applies tanh then clips (Bullet envs). Discrete: argmax over the
+    logits (``mode`` is ignored). Non-finite outputs become 0 before bounding, so actions are always valid.
+    """
+    raw = torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)
+    if isinstance(action_space, gym.spaces.Discrete):
+        return raw.argmax(dim=1) + int(action_space.start)
+    low = torch.as_tensor(action_space.low, dtype=raw.dtype, device=raw.device).reshape(-1)
+    high = torch.as_tensor(action_space.high, dtype=raw.dtype, device=raw.device).reshape(-1)
+    if mode == "tanh":
+        out = low + (torch.tanh(raw) + 1.0) * 0.5 * (high - low)
+    elif mode == "clip":
+        out = torch.maximum(torch.minimum(raw, high), low)
+    elif mode == "tanh_clip":
+        out = torch.maximum(torch.minimum(torch.tanh(raw), high), low)
+    else:
+        raise ValueError(f"unknown output mode {mode!r}; use 'tanh', 'clip' or 'tanh_clip'")
+    return out.reshape(raw.shape[0], *action_space.shape)
+
+
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "identity": lambda x: x}
+
+
+def activation_fn(name: str):
+    """The elementwise activation called ``name`` (one of ACTIVATIONS)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]

@@ -1,0 +1,41 @@
+"""metarl_gym environments. Importing this module registers every ``MetaRL/*`` id with Gymnasium.
+
+Each id has two entry points built from one class: ``gym.make(id)`` gives one numpy env
+(:class:`TorchSingleEnv` over one row), ``gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point",
+device=...)`` gives the torch batch (:class:`TorchVectorEnv`).
+"""
+
+from functools import partial
+
+import gymnasium as gym
+
+from .base import TorchSingleEnv, TorchVectorEnv
+from .cartpole import CartPole
+from .double_pendulum import DoublePendulum
+from .pendulum import Pendulum
+from .pendulum_swingup import PendulumSwingup
+
+TORCH_ENVS = {
+    "MetaRL/Pendulum-v0": (Pendulum, 2000),
+    "MetaRL/DoublePendulum-v0": (DoublePendulum, 2000),
+    "MetaRL/CartPole-v1": (CartPole, 500),
+    "MetaRL/PendulumSwingup-v1": (PendulumSwingup, 200),
+}
+"""Torch-batched envs: id -> (vector class, max_episode_steps)."""
+
+
+def register_envs() -> None:
+    """Register every metarl_gym id (idempotent)."""
+    for env_id, (cls, max_steps) in TORCH_ENVS.items():
+        if env_id not in gym.registry:
+            gym.register(
+                env_id,
+                entry_point=partial(TorchSingleEnv, cls),
+                vector_entry_point=cls,
+                max_episode_steps=max_steps,
+            )
+
+
+register_envs()
+
+__all__ = ["TorchVectorEnv", "TorchSingleEnv", "Pendulum", "DoublePendulum", "CartPole", "PendulumSwingup", "TORCH_ENVS", "register_envs"]
