@@ -39,3 +39,7 @@ def register_envs() -> None:
 register_envs()
 
 __all__ = ["TorchVectorEnv", "TorchSingleEnv", "Pendulum", "DoublePendulum", "CartPole", "PendulumSwingup", "TORCH_ENVS", "register_envs"]
+
+from .bullet import register_bullet_envs  # noqa: E402  (pybullet locomotion ids; pybullet loads on make)
+
+register_bullet_envs()

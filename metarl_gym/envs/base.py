@@ -95,7 +95,8 @@ class TorchVectorEnv(VectorEnv):
         self.task_values = {**self.task_defaults, **(tasks or {})}
         self.task_ranges = _check_task_ranges(task_ranges or {}, self.task_defaults)
         self.resample_tasks = bool(self.task_ranges)
-        """Whether a row's reset draws new task parameters (the Trial wrapper switches this off)."""
+        """Whether an autoreset draws new task parameters (the Trial wrapper switches this off; an explicit
+        ``reset()`` without a ``tasks`` option always draws from ``task_ranges``)."""
 
         self.rng = torch.Generator(device=self.device)
         self.rng.seed()

@@ -94,7 +94,7 @@ class CartPole(TorchVectorEnv):
         return torch.ones(self.num_envs, dtype=torch.float32, device=self.device), terminated
 
     def _observe(self) -> Tensor:
-        return self.state.to(torch.float32)
+        return self.state.to(torch.float32, copy=True)  # never hand out the physics state itself
 
     def _render_row(self, row: int) -> np.ndarray:
         x, _, theta, _ = (float(v) for v in self.state[row])

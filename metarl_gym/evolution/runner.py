@@ -181,7 +181,7 @@ class EvolutionRun:
             metrics = self.strategy.tell(params, fitness)
             self.env_steps += stats["env_steps"]
             self.wall_s += time.perf_counter() - start
-            improved = self.strategy.best_fitness > best_before
+            improved = metrics["best"] >= best_before  # NaN (nothing finite) compares False
             if improved:
                 self.best_generation = self.generation
             metrics = {**metrics, "generation": self.generation, "env_steps": self.env_steps, "wall_s": round(self.wall_s, 3)}
