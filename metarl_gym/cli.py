@@ -57,7 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", help="run directory (default runs/<config name>-<time>)")
     p.set_defaults(func=cmd_baseline)
 
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may come before or after the options
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(args, "config", None) and "=" in args.config and args.command == "evolve":
+        args.overrides, args.config = [args.config, *args.overrides], None  # `metarl-gym evolve key=value`
     try:
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, FileExistsError) as error:

@@ -1,0 +1,153 @@
+"""The metarl-gym command and evolution runs: run directories, exact resume after SIGKILL, config errors."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from metarl_gym.cli import main
+from metarl_gym.config import ConfigError, resolve_evolve_config
+from metarl_gym.evolution.runner import evolve, resume
+
+SMALL = {
+    "env": {"id": "MetaRL/CartPole-v1"},
+    "policy": {"name": "mlp", "kwargs": {"hidden_sizes": [4]}},
+    "strategy": {"name": "ga", "pop_size": 16, "kwargs": {"num_survivors": 4, "mutation_std": 0.3}},
+    "generations": 6,
+    "episodes": 2,
+    "seed": 3,
+}
+
+
+def metrics_rows(run_dir):
+    """metrics.csv rows without the wall-clock column (the one thing a resume cannot reproduce)."""
+    with open(Path(run_dir) / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k != "wall_s"} for row in csv.DictReader(f)]
+
+
+def test_envs_lists_every_registered_id(capsys):
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    for env_id in ["MetaRL/Pendulum-v0", "MetaRL/DoublePendulum-v0", "MetaRL/CartPole-v1", "MetaRL/PendulumSwingup-v1"]:
+        assert env_id in out
+    assert "Box(" in out and "Discrete(2)" in out
+
+
+def test_show_writes_a_gif(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "fall.gif"
+    assert main(["show", "MetaRL/DoublePendulum-v0", "--out", str(out), "--steps", "20"]) == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames > 10  # Pillow merges identical consecutive frames
+
+
+def test_unknown_env_id_is_a_clear_error(tmp_path, capsys):
+    assert main(["show", "MetaRL/Nope-v0", "--out", str(tmp_path / "x.gif")]) == 2
+    assert "unknown env id 'MetaRL/Nope-v0'" in capsys.readouterr().err
+
+
+def test_evolve_evaluate_plot(tmp_path, capsys):
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump(SMALL))
+    run = tmp_path / "run"
+    assert main(["evolve", str(config), "--run-dir", str(run), "--no-progress", "generations=3"]) == 0
+    assert {"config.yaml", "metrics.csv", "checkpoint.pt", "best.pt"} <= {p.name for p in run.iterdir()}
+    rows = metrics_rows(run)
+    assert [r["generation"] for r in rows] == ["0", "1", "2"]
+    assert {"best", "mean", "median", "worst", "env_steps"} <= set(rows[0])
+    assert yaml.safe_load((run / "config.yaml").read_text())["generations"] == 3
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--episodes", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 4 and len(result["returns"]) == 4
+    assert result["mean_return"] == pytest.approx(sum(result["returns"]) / 4)
+    gif = tmp_path / "best.gif"
+    assert main(["evaluate", str(run), "--episodes", "1", "--gif", str(gif)]) == 0 and gif.stat().st_size > 0
+    figure = tmp_path / "fig.png"
+    assert main(["plot", str(run), str(run), "--out", str(figure)]) == 0 and figure.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "override, key_path",
+    [
+        ("strategy.name=annealing", "strategy.name"),
+        ("policy.name=transformer", "policy.name"),
+        ("generations=0", "generations"),
+        ("population=3", "population"),
+        ("env.kwarg={}", "env.kwarg"),
+        ("rollout.early_stop=5", "rollout.early_stop"),
+    ],
+)
+def test_config_errors_name_the_key_path(tmp_path, capsys, override, key_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(SMALL))
+    assert main(["evolve", str(config), override, "--run-dir", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert f"config key '{key_path}'" in capsys.readouterr().err
+
+
+def test_config_errors_list_allowed_values():
+    with pytest.raises(ConfigError, match="allowed values: .*cma_es.*ga.*openai_es"):
+        resolve_evolve_config({"strategy": {"name": "nes"}})
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path):
+    evolve({**SMALL, "generations": 1}, tmp_path / "run", progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        evolve(SMALL, tmp_path / "run", progress=False)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"name": "ga", "pop_size": 16, "kwargs": {"num_survivors": 4, "crossover": "uniform"}},
+        {"name": "openai_es", "pop_size": 16, "kwargs": {"sigma": 0.1, "lr": 0.05}},
+        {"name": "cma_es", "pop_size": 16, "kwargs": {"sigma0": 0.5}},
+    ],
+)
+def test_resume_continues_exactly(tmp_path, strategy):
+    config = {**SMALL, "strategy": strategy}
+    evolve(config, tmp_path / "straight", progress=False)
+    evolve({**config, "generations": 3}, tmp_path / "split", progress=False)
+    resume(tmp_path / "split", progress=False, generations=6)
+    assert metrics_rows(tmp_path / "split") == metrics_rows(tmp_path / "straight")
+    a = torch.load(tmp_path / "straight" / "best.pt", weights_only=False)
+    b = torch.load(tmp_path / "split" / "best.pt", weights_only=False)
+    assert torch.equal(a["params"], b["params"]) and a["fitness"] == b["fitness"] and a["generation"] == b["generation"]
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
+    config = {**SMALL, "generations": 30, "strategy": {"name": "ga", "pop_size": 64, "kwargs": {"num_survivors": 8}}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "metarl_gym.cli", "evolve", str(path), "--no-progress"]
+    subprocess.run(command + ["--run-dir", str(tmp_path / "straight")], check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + ["--run-dir", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for a few generations, then kill it mid-run
+        if (killed / "metrics.csv").exists() and len(metrics_rows(killed)) >= 5:
+            break
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(metrics_rows(killed)) < 30, "the run finished before it could be killed"
+    assert main(["evolve", "--resume", str(killed), "--no-progress"]) == 0
+    assert metrics_rows(killed) == metrics_rows(tmp_path / "straight")
+    a = torch.load(tmp_path / "straight" / "best.pt", weights_only=False)
+    b = torch.load(killed / "best.pt", weights_only=False)
+    assert torch.equal(a["params"], b["params"]) and a["fitness"] == b["fitness"]
+
+
+def test_default_evolve_config_is_valid():
+    config = resolve_evolve_config({})
+    assert config["env"]["id"] == "MetaRL/CartPole-v1" and config["strategy"]["name"] == "ga"
