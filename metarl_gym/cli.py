@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_evolve)
 
-    p = sub.add_parser("evaluate", help="evaluate the best individual of a run")
+    p = sub.add_parser("evaluate", help="evaluate the solution of a run (best.pt: the best individual, or the ES / CMA-ES mean)")
     p.add_argument("run_dir")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=12345)
@@ -163,7 +163,7 @@ def cmd_evolve(args) -> int:
 
 
 def load_best(run_dir: str | Path):
-    """``(config, params [1, D])`` of a run's best individual."""
+    """``(config, params [1, D])`` of a run's solution (best.pt)."""
     from .config import load_yaml, resolve_evolve_config
 
     run_dir = Path(run_dir)

@@ -5,7 +5,8 @@ A run directory holds::
     config.yaml      the resolved config (every default filled in, the seed fixed)
     metrics.csv      one row per generation: generation,best,mean,median,worst,best_ever,env_steps,wall_s,...
     checkpoint.pt    strategy state + counters, written atomically every ``checkpoint_every`` generations and at the end
-    best.pt          the best individual so far: {"params": [D], "fitness", "generation", "config"}
+    best.pt          the solution: {"params": [D], "solution", "best_individual", "fitness", "generation", "config"}
+                     (params = the distribution mean for ES / CMA-ES, the best individual for a GA)
 
 ``resume(run_dir)`` continues from checkpoint.pt and reproduces, on CPU, exactly the metrics rows (wall_s
 aside) and best.pt of an uninterrupted run: every generation's evaluation seed is a function of the run seed
@@ -150,11 +151,18 @@ class EvolutionRun:
             os.fsync(f.fileno())
 
     def save_best(self) -> None:
+        """best.pt: the run's solution. For ES / CMA-ES it is the distribution mean (the population's best
+        individual was scored on a few noisy episodes, and tends to be a lucky one); for a GA, the best individual.
+        """
+        center = self.strategy.center
         atomic_torch_save(
             {
-                "params": self.strategy.best_params.cpu(),
+                "params": (center if center is not None else self.strategy.best_params).cpu(),
+                "solution": "center" if center is not None else "best_individual",
+                "best_individual": self.strategy.best_params.cpu(),
                 "fitness": self.strategy.best_fitness,
                 "generation": self.best_generation,
+                "generations": self.generation,
                 "config": self.config,
             },
             self.run_dir / "best.pt",
@@ -187,7 +195,7 @@ class EvolutionRun:
             metrics = {**metrics, "generation": self.generation, "env_steps": self.env_steps, "wall_s": round(self.wall_s, 3)}
             self._append_metrics(metrics)
             self.generation += 1
-            if improved:
+            if improved or self.strategy.center is not None:
                 self.save_best()
             if self.generation % self.config["checkpoint_every"] == 0 or self.generation == generations:
                 self.save_checkpoint()
