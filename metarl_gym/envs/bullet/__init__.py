@@ -9,8 +9,10 @@ locomotion envs on Gymnasium (see the env cards in :mod:`.locomotion`). Each id 
 * ``gym.make_vec(id, num_envs=N, vectorization_mode="async")``: Gymnasium's AsyncVectorEnv, one process per env
   (numpy).
 
-Which is faster depends on the cores: ``benchmarks/bullet_throughput.py`` measures both. On the project's 2-core
-machine the N-client ``vector_entry_point`` is the recommended default; see :mod:`.vector` for the figures.
+``benchmarks/bullet_throughput.py`` measures both. On the project's 2-core machine the N-client
+``vector_entry_point`` was as fast at N = 1 and faster at N = 8 and 64 (e.g. 1,548 vs 1,100 env-steps/s at
+N = 64), so it is the
+recommended default and what ``make_vec`` picks without ``vectorization_mode``; see :mod:`.vector` for the figures.
 
 Importing this package does not import pybullet; the entry points are strings, loaded by ``gym.make``.
 """

@@ -449,9 +449,11 @@ class AntBulletEnv(BulletLocomotionEnv):
       additions; ``render`` uses the
       TinyRenderer (no OpenGL), and there is no "human" mode.
 
-    Vectorisation: ``gym.make_vec(id, N)`` gives the torch-batched N-client env (the registered
-    ``vector_entry_point``); ``vectorization_mode="async"`` gives Gymnasium's AsyncVectorEnv over this env —
-    see benchmarks/bullet_throughput.py for which is faster on your machine.
+    ## Vectorisation
+    ``gym.make_vec(id, N)`` gives the torch-batched N-client env (the registered ``vector_entry_point``, the
+    recommended default: faster than async on 2 cores, see :mod:`metarl_gym.envs.bullet.vector`);
+    ``vectorization_mode="async"`` gives Gymnasium's AsyncVectorEnv over this env (numpy), row ``i`` seeded
+    ``seed + i`` in both, so the two give the same trajectories.
     """
 
     robot = ANT
@@ -488,7 +490,8 @@ class HalfCheetahBulletEnv(BulletLocomotionEnv):
 
     ## Arguments
     ``reward="default" | "distance"``, ``burn_in_steps=0``, ``render_mode``, ``render_width``,
-    ``render_height``; ``morphology`` accepts only ``"standard"``.
+    ``render_height``; ``morphology`` accepts only ``"standard"``; ``terminate_when_unhealthy`` has no
+    effect (the cheetah never terminates).
 
     ## Differences from pybullet_envs
     As :class:`AntBulletEnv` (floor part always in the mean, stall torque reported apart, PCG64 noise).

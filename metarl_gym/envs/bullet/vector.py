@@ -5,16 +5,20 @@ device=...)`` returns it: a :class:`~metarl_gym.envs.base.TorchVectorEnv` like e
 on ``device``, next-step autoreset, ``reset_mask`` partial resets, ``max_episode_steps``), usable by every agent
 and by the SB3 adapter. The physics runs on the CPU whatever ``device`` is; only the outputs move.
 
-Which vectorisation is faster? ``benchmarks/bullet_throughput.py`` (random actions, Ant) on the project's
-2-core machine, shared with other jobs, measured env-steps/s:
+Which vectorisation is faster? ``benchmarks/bullet_throughput.py`` (MetaRL/AntBullet-v0, random actions),
+env-steps/s on the project's 2-core machine while other jobs shared it (load average 5-12, so noisy; two runs):
 
 =====  ==============================  ==============================
 N      vector_entry_point (N clients)  async (N processes)
 =====  ==============================  ==============================
-1      FILLED_BY_BENCHMARK
+1      1204 / 894                      1211 / 813
+8      1601 / 1107                     884 / 595
+64     1498 / 1548                     1130 / 1100
 =====  ==============================  ==============================
 
-The N-client env is the recommended default (it is what ``make_vec`` picks without ``vectorization_mode``).
+The N-client env is as fast at N = 1 and faster at N = 8 and 64 (async pays a pipe round trip per env and step, and its N
+processes compete for the same 2 cores), so it is the default: ``gym.make_vec(id, N)`` without
+``vectorization_mode`` picks it. ``"async"`` can win on machines with many idle cores.
 """
 
 from __future__ import annotations
@@ -44,13 +48,14 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
 
     Args:
         num_envs: N, the number of pybullet clients.
-        morphology: one morphology name for every row, or a sequence of N names (one per row).
+        morphology: one morphology name for every row (default ``"standard"``), or a sequence of N names.
             ``reset(options={"morphology": ...})`` changes the morphology of the reset rows (a name or N names).
         morphology_cycle: M morphology names that rows take in turn (replaces ``morphology``): row ``i``'s
             ``k``-th episode since the last full reset plays ``morphology_cycle[(i + k) % M]``. With
             :func:`metarl_gym.evolution.rollout.rollout` every individual then meets each morphology equally
             often — in its M side-by-side rows (static policies, ``episodes = M``) or in M consecutive episodes
-            of its one row (plastic policies, one lifetime) — so the fitness averages over the morphologies.
+            of its one row (plastic policies, one lifetime; the order differs between rows) — so the fitness
+            averages over the morphologies. A reset without ``reset_mask`` restarts the cycle.
         reward: ``"default"`` (pybullet_envs' reward) or ``"distance"`` (torso x displacement per step).
         burn_in_steps: zero-action steps simulated inside each row's reset before its first observation.
         terminate_when_unhealthy: whether the Ant's ``alive < 0`` ends the episode (default True, as
@@ -68,7 +73,7 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
         self,
         num_envs: int = 1,
         *,
-        morphology: str | Sequence[str] = "standard",
+        morphology: str | Sequence[str] | None = None,
         morphology_cycle: Sequence[str] | None = None,
         reward: str = "default",
         burn_in_steps: int = 0,
@@ -83,12 +88,14 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
         observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
         super().__init__(num_envs, observation_space, action_space, **kwargs)
         self.morphology_cycle = None
+        if morphology_cycle is not None and morphology is not None:
+            raise ValueError("pass either morphology (fixed per row) or morphology_cycle (per episode), not both")
         if morphology_cycle is not None:
             if isinstance(morphology_cycle, str) or len(morphology_cycle) == 0:
                 raise ValueError(f"morphology_cycle must be a non-empty sequence of names, got {morphology_cycle!r}")
             self.morphology_cycle = [check_morphology(self.robot, name) for name in morphology_cycle]
             morphology = [self._cycle_morphology(i, 0) for i in range(self.num_envs)]
-        morphologies = self._row_morphologies(morphology)
+        morphologies = self._row_morphologies("standard" if morphology is None else morphology)
         self.episode_index = np.zeros(self.num_envs, dtype=np.int64)
         """Episodes each row started since the last full reset (0 for the first)."""
         self._full_reset = True
@@ -102,6 +109,8 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
         self.render_width, self.render_height = int(render_width), int(render_height)
         self._obs = np.zeros((self.num_envs, self.robot.obs_dim), dtype=np.float32)
         self._info = np.zeros((self.num_envs, len(INFO_KEYS)), dtype=np.float32)
+        self._reset_rows(torch.ones(self.num_envs, dtype=torch.bool))  # a valid state even before reset()
+        self._full_reset = False
 
     @property
     def morphologies(self) -> list[str]:
