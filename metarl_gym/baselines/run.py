@@ -1,0 +1,437 @@
+"""``metarl-gym baseline``: train a Stable-Baselines3 agent (PPO, A2C, SAC, TD3) on a MetaRL env.
+
+The env is the very same registered torch batch the evolution runs use (``gym.make_vec(id, n_envs,
+vectorization_mode="vector_entry_point")``), optionally velocity-masked and reservoir-encoded (ER-MRL, Léger et
+al. 2024, arXiv 2312.06695), seen by SB3 through :class:`~metarl_gym.baselines.sb3.SB3VecEnv`; so RL and
+evolution compare on identical dynamics, seeds and step budgets.
+
+A config (YAML, every key optional but ``env.id``)::
+
+    algorithm: ppo                 # ppo, a2c, sac, td3
+    env: {id: MetaRL/CartPole-v1, kwargs: {}}
+    mask_velocity: false           # drop the velocity columns (MaskVelocity)
+    reservoir: null                # or ReservoirEncoder kwargs: {units: 100, spectral_radius: 0.9, ...}
+                                   # or {reservoirs: [{...}, {...}], use_action: true, ...} (MultiReservoirEncoder)
+    n_envs: 8
+    total_timesteps: 100000
+    seed: 0
+    device: auto                   # SB3 model and env device ("auto": CUDA when available)
+    algorithm_kwargs: {}           # SB3 constructor arguments; "lin_<x>" strings are linear schedules
+                                   # (learning_rate, clip_range); policy_kwargs.activation_fn by name ("tanh", "relu")
+    log_interval_steps: null       # a metrics row at most every this many env steps (null: one PPO/A2C rollout,
+                                   # 1000 steps for SAC/TD3)
+    threads: null                  # torch CPU threads (torch.set_num_threads); null keeps torch's default. Small
+                                   # MLPs train fastest on 1 thread, and far faster on 1 than on 2 busy cores.
+
+The run directory (shared with ``metarl-gym evolve``)::
+
+    config.yaml    the resolved config
+    metrics.csv    env_steps,wall_s,mean,median,best,worst,episodes — statistics of the episode returns finished
+                   since the previous row (rows written and flushed during training)
+    model.zip      the trained SB3 model (``ALGORITHMS[algorithm].load``)
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import inspect
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import A2C, PPO, SAC, TD3
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import get_device
+from stable_baselines3.common.vec_env import VecMonitor
+
+from ..config import ConfigError, dump_yaml
+from .sb3 import SB3VecEnv
+
+ALGORITHMS = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
+"""Config name -> SB3 algorithm class."""
+
+CONTINUOUS_ONLY = {"sac", "td3"}
+
+ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU, "leaky_relu": torch.nn.LeakyReLU, "gelu": torch.nn.GELU}
+"""Names accepted for ``algorithm_kwargs.policy_kwargs.activation_fn``."""
+
+BASELINE_DEFAULTS: dict[str, Any] = {
+    "algorithm": "ppo",
+    "env": {"id": None, "kwargs": {}},
+    "mask_velocity": False,
+    "reservoir": None,
+    "n_envs": 1,
+    "total_timesteps": 100_000,
+    "seed": 0,
+    "device": "auto",
+    "algorithm_kwargs": {},
+    "log_interval_steps": None,
+    "threads": None,
+}
+
+METRICS_COLUMNS = ("env_steps", "wall_s", "mean", "median", "best", "worst", "episodes")
+
+
+# ---------------------------------------------------------------------------------------------- config
+def resolve_baseline_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and validate; raises :class:`ConfigError` (a ``ValueError``) naming the key path.
+
+    Args:
+        config: the loaded YAML (overrides applied).
+
+    Returns:
+        A new dict with every key of ``BASELINE_DEFAULTS``.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError("<root>", f"a baseline config must be a mapping, got {type(config).__name__}")
+    unknown = set(config) - set(BASELINE_DEFAULTS)
+    if unknown:
+        raise ConfigError(sorted(unknown)[0], f"unknown key; allowed keys: {sorted(BASELINE_DEFAULTS)}")
+    resolved = copy.deepcopy(BASELINE_DEFAULTS)
+    for key, value in config.items():
+        resolved[key] = copy.deepcopy(value)
+
+    algorithm = resolved["algorithm"]
+    if not isinstance(algorithm, str) or algorithm.lower() not in ALGORITHMS:
+        raise ConfigError("algorithm", f"must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
+    resolved["algorithm"] = algorithm.lower()
+
+    env = resolved["env"]
+    if isinstance(env, str):
+        env = {"id": env}
+    if not isinstance(env, dict):
+        raise ConfigError("env", f"must be a mapping {{id: ..., kwargs: {{...}}}}, got {env!r}")
+    env_unknown = set(env) - {"id", "kwargs", "mask_velocity"}
+    if env_unknown:
+        raise ConfigError(f"env.{sorted(env_unknown)[0]}", "unknown key; allowed: id, kwargs, mask_velocity")
+    env = {"id": env.get("id"), "kwargs": env.get("kwargs") or {}, **({"mask_velocity": env["mask_velocity"]} if "mask_velocity" in env else {})}
+    if "mask_velocity" in env:  # accept evolve's spelling env.mask_velocity too
+        if "mask_velocity" in config and bool(config["mask_velocity"]) != bool(env["mask_velocity"]):
+            raise ConfigError("env.mask_velocity", "disagrees with the top-level mask_velocity; set only one")
+        resolved["mask_velocity"] = env.pop("mask_velocity")
+    torch_ids = _torch_env_ids()
+    if env["id"] not in torch_ids:
+        raise ConfigError("env.id", f"must be a registered torch-batched env id, one of {torch_ids}, got {env['id']!r}")
+    if not isinstance(env["kwargs"], dict):
+        raise ConfigError("env.kwargs", f"must be a mapping of env constructor arguments, got {env['kwargs']!r}")
+    resolved["env"] = env
+
+    if not isinstance(resolved["mask_velocity"], bool):
+        raise ConfigError("mask_velocity", f"must be true or false, got {resolved['mask_velocity']!r}")
+    for key in ("n_envs", "total_timesteps"):
+        value = resolved[key]
+        if isinstance(value, float) and value.is_integer():
+            value = resolved[key] = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(key, f"must be a positive integer, got {value!r}")
+    if resolved["seed"] is not None and (not isinstance(resolved["seed"], int) or isinstance(resolved["seed"], bool)):
+        raise ConfigError("seed", f"must be an integer or null, got {resolved['seed']!r}")
+    if resolved["seed"] is None:
+        resolved["seed"] = int(np.random.SeedSequence().entropy % 2**31)
+    try:
+        resolved["device"] = str(get_device(resolved["device"]))
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ConfigError("device", f"must be 'auto' or a torch device name such as 'cpu' or 'cuda:0' ({exc})") from None
+    interval = resolved["log_interval_steps"]
+    if interval is not None and (not isinstance(interval, int) or isinstance(interval, bool) or interval < 1):
+        raise ConfigError("log_interval_steps", f"must be a positive integer or null, got {interval!r}")
+    threads = resolved["threads"]
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ConfigError("threads", f"must be a positive integer or null, got {threads!r}")
+    _check_algorithm_kwargs(resolved)
+    _check_reservoir(resolved)
+    return resolved
+
+
+def _torch_env_ids() -> list[str]:
+    from ..envs import TORCH_ENVS
+
+    ids = set(TORCH_ENVS)
+    for env_id, spec in gym.registry.items():
+        if env_id.startswith("MetaRL/") and spec.vector_entry_point is not None:
+            ids.add(env_id)
+    return sorted(ids)
+
+
+def _check_algorithm_kwargs(config: dict[str, Any]) -> None:
+    kwargs = config["algorithm_kwargs"]
+    if kwargs is None:
+        kwargs = config["algorithm_kwargs"] = {}
+    if not isinstance(kwargs, dict):
+        raise ConfigError("algorithm_kwargs", f"must be a mapping of SB3 constructor arguments, got {kwargs!r}")
+    cls = ALGORITHMS[config["algorithm"]]
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "policy", "env", "seed", "device", "_init_setup_model"}
+    for key in kwargs:
+        if key not in allowed:
+            raise ConfigError(f"algorithm_kwargs.{key}", f"is not an argument of SB3 {cls.__name__}; allowed: {sorted(allowed)}")
+    for key in ("learning_rate", "clip_range"):
+        value = kwargs.get(key)
+        if isinstance(value, str):
+            _schedule(value, f"algorithm_kwargs.{key}")
+    policy_kwargs = kwargs.get("policy_kwargs") or {}
+    if not isinstance(policy_kwargs, dict):
+        raise ConfigError("algorithm_kwargs.policy_kwargs", f"must be a mapping, got {policy_kwargs!r}")
+    act = policy_kwargs.get("activation_fn")
+    if isinstance(act, str) and act.lower() not in ACTIVATIONS:
+        raise ConfigError("algorithm_kwargs.policy_kwargs.activation_fn", f"must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+
+
+def _check_reservoir(config: dict[str, Any]) -> None:
+    from ..agents.reservoir import RESERVOIR_KEYS
+
+    reservoir = config["reservoir"]
+    if reservoir is None:
+        return
+    if not isinstance(reservoir, dict):
+        raise ConfigError("reservoir", f"must be null or a mapping of ReservoirEncoder arguments, got {reservoir!r}")
+    shared = {"use_action", "use_reward", "skip_connection", "seed"}
+    if "reservoirs" in reservoir:
+        allowed = shared | {"reservoirs"}
+        if not isinstance(reservoir["reservoirs"], list) or not reservoir["reservoirs"]:
+            raise ConfigError("reservoir.reservoirs", "must be a non-empty list of reservoir argument mappings")
+        for k, item in enumerate(reservoir["reservoirs"]):
+            if not isinstance(item, dict):
+                raise ConfigError(f"reservoir.reservoirs.{k}", f"must be a mapping, got {item!r}")
+            for key in item:
+                if key not in RESERVOIR_KEYS:
+                    raise ConfigError(f"reservoir.reservoirs.{k}.{key}", f"unknown key; allowed: {list(RESERVOIR_KEYS)}")
+    else:
+        allowed = shared | set(RESERVOIR_KEYS)
+    for key in reservoir:
+        if key not in allowed:
+            raise ConfigError(f"reservoir.{key}", f"unknown key; allowed: {sorted(allowed)}")
+
+
+# ---------------------------------------------------------------------------------------------- building
+class LinearSchedule:
+    """``progress_remaining · start`` (rl-zoo's ``lin_<start>``): from ``start`` at the beginning to 0."""
+
+    def __init__(self, start: float):
+        self.start = float(start)
+
+    def __call__(self, progress_remaining: float) -> float:
+        return progress_remaining * self.start
+
+    def __repr__(self) -> str:
+        return f"LinearSchedule({self.start})"
+
+
+def _schedule(value: str, key: str) -> LinearSchedule:
+    if not value.startswith("lin_"):
+        raise ConfigError(key, f"a string value must be a linear schedule 'lin_<start>' such as 'lin_0.001', got {value!r}")
+    try:
+        return LinearSchedule(float(value[4:]))
+    except ValueError:
+        raise ConfigError(key, f"'lin_<start>' needs a number after 'lin_', got {value!r}") from None
+
+
+def sb3_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """``algorithm_kwargs`` turned into SB3 arguments (schedules and activation classes built)."""
+    kwargs = copy.deepcopy(config["algorithm_kwargs"])
+    for key in ("learning_rate", "clip_range"):
+        if isinstance(kwargs.get(key), str):
+            kwargs[key] = _schedule(kwargs[key], f"algorithm_kwargs.{key}")
+    policy_kwargs = kwargs.get("policy_kwargs")
+    if policy_kwargs and isinstance(policy_kwargs.get("activation_fn"), str):
+        policy_kwargs["activation_fn"] = ACTIVATIONS[policy_kwargs["activation_fn"].lower()]
+    return kwargs
+
+
+def make_torch_env(
+    env_id: str,
+    n_envs: int,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    mask_velocity: bool = False,
+    reservoir: dict[str, Any] | None = None,
+    seed: int | None = None,
+    device=None,
+):
+    """The torch vector env of a config: ``gym.make_vec`` → MaskVelocity → reservoir encoder.
+
+    Args:
+        env_id: a registered ``MetaRL/*`` id.
+        n_envs: number of rows N.
+        kwargs: env constructor arguments.
+        mask_velocity: drop the velocity columns.
+        reservoir: None, :class:`ReservoirEncoder` kwargs, or ``{reservoirs: [...], ...}``
+            (:class:`MultiReservoirEncoder`); the reservoir seed defaults to ``seed`` (as ER-MRL).
+        seed: default reservoir seed.
+        device: torch device of the env.
+
+    Returns:
+        A torch vector env (wrapped).
+    """
+    from ..agents.reservoir import MultiReservoirEncoder, ReservoirEncoder
+
+    env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point", device=device, **(kwargs or {}))
+    if mask_velocity:
+        from ..envs.wrappers import MaskVelocity
+
+        env = MaskVelocity(env)
+    if reservoir is not None:
+        reservoir = dict(reservoir)
+        reservoir.setdefault("seed", seed)
+        if "reservoirs" in reservoir:
+            env = MultiReservoirEncoder(env, **reservoir)
+        else:
+            env = ReservoirEncoder(env, **reservoir)
+    return env
+
+
+def make_model(config: dict[str, Any], *, verbose: int = 0):
+    """The SB3 model of a resolved config, on its env (``VecMonitor(SB3VecEnv(env))``)."""
+    name = config["algorithm"]
+    env = make_torch_env(
+        config["env"]["id"],
+        config["n_envs"],
+        kwargs=config["env"]["kwargs"],
+        mask_velocity=config["mask_velocity"],
+        reservoir=config["reservoir"],
+        seed=config["seed"],
+        device=config["device"],
+    )
+    if name in CONTINUOUS_ONLY and not isinstance(env.single_action_space, gym.spaces.Box):
+        raise ConfigError("algorithm", f"{name} needs a continuous (Box) action space; {config['env']['id']} has {env.single_action_space}; use ppo or a2c")
+    venv = VecMonitor(SB3VecEnv(env))
+    return ALGORITHMS[name]("MlpPolicy", venv, seed=config["seed"], device=config["device"], verbose=verbose, **sb3_kwargs(config))
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+class EpisodeMetricsCallback(BaseCallback):
+    """Writes ``metrics.csv`` rows (``METRICS_COLUMNS``) during SB3 training and keeps every episode return.
+
+    A row summarises the episode returns finished since the previous row; one is written (and flushed) when
+    at least ``interval_steps`` env steps have passed and at least one episode finished, and at the end.
+
+    Args:
+        path: the CSV file (created with a header; None: only keep the returns in memory).
+        interval_steps: minimum env steps between rows.
+    """
+
+    def __init__(self, path: str | Path | None, interval_steps: int):
+        super().__init__()
+        self.path = None if path is None else Path(path)
+        self.interval_steps = int(interval_steps)
+        self.episode_returns: list[float] = []
+        """Every finished episode's return, in order."""
+        self.rows: list[dict[str, float]] = []
+        self._pending: list[float] = []
+        self._last_row_steps = 0
+        self._file = None
+        self._writer = None
+        self._t0 = 0.0
+
+    def _on_training_start(self) -> None:
+        self._t0 = time.perf_counter()
+        self._last_row_steps = self.num_timesteps
+        if self.path is not None and self._file is None:
+            self._file = self.path.open("w", newline="")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(METRICS_COLUMNS)
+            self._file.flush()
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            episode = info.get("episode")
+            if episode is not None:
+                self._pending.append(float(episode["r"]))
+                self.episode_returns.append(float(episode["r"]))
+        if self._pending and self.num_timesteps - self._last_row_steps >= self.interval_steps:
+            self._write_row()
+        return True
+
+    def _on_training_end(self) -> None:
+        if self._pending:
+            self._write_row()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _write_row(self) -> None:
+        returns = np.asarray(self._pending, dtype=np.float64)
+        row = {
+            "env_steps": int(self.num_timesteps),
+            "wall_s": round(time.perf_counter() - self._t0, 3),
+            "mean": float(returns.mean()),
+            "median": float(np.median(returns)),
+            "best": float(returns.max()),
+            "worst": float(returns.min()),
+            "episodes": len(returns),
+        }
+        self.rows.append(row)
+        if self._writer is not None:
+            self._writer.writerow([row[c] for c in METRICS_COLUMNS])
+            self._file.flush()
+        self._pending = []
+        self._last_row_steps = self.num_timesteps
+
+
+def default_interval(config: dict[str, Any]) -> int:
+    """One on-policy rollout (``n_steps · n_envs``), or 1000 env steps for off-policy algorithms."""
+    if config["log_interval_steps"] is not None:
+        return int(config["log_interval_steps"])
+    if config["algorithm"] in ("ppo", "a2c"):
+        default_n_steps = {"ppo": 2048, "a2c": 5}[config["algorithm"]]
+        return int(config["algorithm_kwargs"].get("n_steps", default_n_steps)) * config["n_envs"]
+    return 1000
+
+
+def train(config: dict[str, Any], metrics_path: str | Path | None = None, *, verbose: int = 0):
+    """Train the SB3 model of a resolved config.
+
+    Args:
+        config: a config resolved by :func:`resolve_baseline_config`.
+        metrics_path: where to write metrics.csv (None: nowhere).
+
+    Returns:
+        ``(model, callback)``; ``callback.episode_returns`` lists every finished episode's return.
+    """
+    if config["threads"] is not None:
+        torch.set_num_threads(config["threads"])
+    model = make_model(config, verbose=verbose)
+    callback = EpisodeMetricsCallback(metrics_path, default_interval(config))
+    model.learn(total_timesteps=config["total_timesteps"], callback=callback)
+    return model, callback
+
+
+# ---------------------------------------------------------------------------------------------- the command
+def run_baseline(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
+    """``metarl-gym baseline``: train an SB3 agent and write the run directory.
+
+    Args:
+        config: the loaded YAML with overrides applied (see the module docstring).
+        run_dir: directory for config.yaml, metrics.csv and model.zip (created; existing files overwritten).
+
+    Returns:
+        A summary: ``run_dir``, ``algorithm``, ``env_id``, ``env_steps``, ``wall_s``, ``episodes``,
+        ``final_mean`` (mean return of the last 10 episodes, NaN if none finished) and ``last_row``.
+
+    Raises:
+        ValueError: an invalid config (the message names the key path and the allowed values).
+    """
+    config = resolve_baseline_config(config)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_yaml(config, run_dir / "config.yaml")
+    start = time.perf_counter()
+    model, callback = train(config, run_dir / "metrics.csv")
+    wall_s = time.perf_counter() - start
+    model.save(run_dir / "model.zip")
+    model.get_env().close()
+    returns = callback.episode_returns
+    return {
+        "run_dir": str(run_dir),
+        "algorithm": config["algorithm"],
+        "env_id": config["env"]["id"],
+        "env_steps": int(model.num_timesteps),
+        "wall_s": round(wall_s, 3),
+        "episodes": len(returns),
+        "final_mean": float(np.mean(returns[-10:])) if returns else math.nan,
+        "last_row": callback.rows[-1] if callback.rows else None,
+    }
