@@ -5,18 +5,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from metarl_gym.baselines.er_mrl import SEARCH_BOUNDS, decode, encode, parameter_names, resolve_er_mrl_config, run_er_mrl
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small MLPs: one torch thread is fastest, and much faster than two threads on busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_config(**overrides):

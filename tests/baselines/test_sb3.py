@@ -16,15 +16,6 @@ from metarl_gym.baselines.sb3 import SB3VecEnv
 from metarl_gym.envs.wrappers import MaskVelocity, RecordEpisodeStatistics
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small MLPs: one torch thread is fastest, and much faster than two threads on busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_vec(env_id, n, **kwargs):
     return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
 
