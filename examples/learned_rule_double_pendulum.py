@@ -2,12 +2,15 @@
 
 Re-implementation of ASFaust/MetaRL at laptop scale. Every lifetime starts a [6, 8, 8, 1] stochastic tanh actor from
 random weights; after every step, three tiny recurrent networks (the learning rule, 520 floats: the genome) update
-its weights, biases and noise levels from the reward (height of the two masses). A GA (truncation survivors kept
-unmutated, sparse gaussian mutation, no crossover) evolves the rule; fitness is the summed reward of one lifetime.
+its weights, biases and noise levels from the reward (height of the two masses). A lifetime is several episodes
+(4 x 250 steps in the config); the actor and the rule's states carry over between them, and every episode starts
+upright again. A GA (truncation survivors kept unmutated, sparse gaussian mutation, no crossover) evolves the rule;
+fitness is the mean episode return of one lifetime.
 
-Then the script measures within-lifetime learning: per-step rewards of many fresh lifetimes (new random actor,
-fresh rule state) summed over the first and the second half of the lifetime, for the evolved rule and for random
-rules N(0, 0.1²) (the GA's starting point). A rule that learns earns more in the second half.
+Then the script measures within-lifetime learning: the episode returns of many fresh lifetimes (new random actor,
+fresh rule state), summed over the first and the second half of the lifetime's episodes, for the evolved rule and
+for random rules N(0, 0.1²) (the GA's starting point). Every episode starts from the same distribution, so only
+what the actor learned earlier in its lifetime can make the second half earn more than the first.
 
 The evolution is a ``metarl-gym evolve`` run (metrics.csv, checkpoints, best.pt):
 
@@ -43,6 +46,8 @@ class Args:
     """Run directory (must not hold a run yet; `metarl-gym evolve --resume DIR` continues one)."""
     generations: int = 0
     """Override the config's number of generations (0: keep the config's)."""
+    seed: int = -1
+    """Override the config's run seed (-1: keep the config's)."""
     lifetimes: int = 200
     """Fresh lifetimes per rule in the first-half / second-half measurement."""
     random_rules: int = 200
@@ -61,8 +66,12 @@ def parse_args() -> Args:
 
 
 @torch.no_grad()
-def lifetime_rewards(config: dict, params: torch.Tensor, seed: int) -> torch.Tensor:
-    """Per-step rewards ``[steps, rows]`` of one lifetime per row of ``params [rows, D]`` (fresh actor each)."""
+def episode_returns(config: dict, params: torch.Tensor, seed: int) -> torch.Tensor:
+    """Episode returns ``[episodes, rows]`` of one lifetime per row of ``params [rows, D]`` (fresh actor each).
+
+    The lifetime is ``config["episodes"]`` episodes of the env's horizon played in sequence, as ``rollout`` plays
+    a plastic policy's evaluation: the policy state (actor weights, rule states) carries over, the env restarts.
+    """
     rows = params.shape[0]
     env = build_env(config, rows)
     policy = build_policy(config, env)
@@ -70,30 +79,36 @@ def lifetime_rewards(config: dict, params: torch.Tensor, seed: int) -> torch.Ten
     generator = torch.Generator(device=params.device).manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     state = policy.initial_state(params, generator)
-    rewards = torch.zeros(steps, rows, dtype=torch.float64)
-    for t in range(steps):
-        actions, state = policy.act(params, obs, state)
-        obs, reward, _, _, _ = env.step(actions)
-        state = policy.learn(params, state, reward)  # the rule learns from every step's reward
-        rewards[t] = reward.double().cpu()
+    returns = torch.zeros(config["episodes"], rows, dtype=torch.float64)
+    restart = {"reset_mask": torch.ones(rows, dtype=torch.bool, device=params.device)}
+    for episode in range(config["episodes"]):
+        if episode:
+            obs, _ = env.reset(options=restart)  # a new episode; the learned state stays
+        for _ in range(steps):
+            actions, state = policy.act(params, obs, state)
+            obs, reward, _, _, _ = env.step(actions)
+            state = policy.learn(params, state, reward)  # the rule learns from every step's reward
+            returns[episode] += reward.double().cpu()
     env.close()
-    return rewards
+    return returns
 
 
-def halves(rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reward summed over the first and the second half of each lifetime, ``[rows]`` each."""
-    half = rewards.shape[0] // 2
-    return rewards[:half].sum(0), rewards[half : 2 * half].sum(0)
+def halves(returns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns summed over the first and the second half of each lifetime's episodes, ``[rows]`` each."""
+    half = returns.shape[0] // 2
+    return returns[:half].sum(0), returns[half : 2 * half].sum(0)
 
 
-def report(name: str, rewards: torch.Tensor) -> dict[str, float]:
-    first, second = halves(rewards)
+def report(name: str, returns: torch.Tensor) -> dict[str, float]:
+    first, second = halves(returns)
     gain = second - first
     n = gain.numel()
-    out = {"first": float(first.mean()), "second": float(second.mean()), "gain": float(gain.mean()),
-           "gain_se": float(gain.std() / n**0.5), "frac_up": float((gain > 0).double().mean())}
-    print(f"  {name:<26} first half {out['first']:8.1f}   second half {out['second']:8.1f}   "
-          f"second - first {out['gain']:+8.1f} ± {out['gain_se']:.1f} (s.e.)   lifetimes improving {out['frac_up']:.0%}")
+    out = {"episodes": [round(float(r), 1) for r in returns.mean(1)], "first": float(first.mean()),
+           "second": float(second.mean()), "gain": float(gain.mean()), "gain_se": float(gain.std() / n**0.5),
+           "frac_up": float((gain > 0).double().mean())}
+    print(f"  {name:<24} episode means {out['episodes']}   first half {out['first']:7.1f}   second half "
+          f"{out['second']:7.1f}   second - first {out['gain']:+6.1f} ± {out['gain_se']:.1f} (s.e.)   "
+          f"lifetimes improving {out['frac_up']:.0%}")
     return out
 
 
@@ -103,6 +118,8 @@ def main() -> None:
     config = resolve_evolve_config(load_yaml(args.config))
     if args.generations:
         config["generations"] = args.generations
+    if args.seed >= 0:
+        config["seed"] = args.seed
     s = config["strategy"]
     print(f"{config['env']['id']} {config['env']['kwargs']}; learned rule {config['policy']['kwargs']}; "
           f"GA pop {s['pop_size']} {s['kwargs']}; {config['generations']} generations")
@@ -128,9 +145,10 @@ def main() -> None:
     generator = torch.Generator(device=config["device"]).manual_seed(args.eval_seed + 1)
     random_rules = policy.random_params(args.random_rules, generator=generator, device=config["device"])
     steps = config["env"]["kwargs"].get("max_episode_steps")
-    print(f"within-lifetime learning: reward summed over each half of a {steps}-step lifetime (mean over lifetimes)")
-    report(f"evolved rule ({args.lifetimes} lives)", lifetime_rewards(config, best.reshape(1, -1).expand(args.lifetimes, -1), args.eval_seed))
-    report(f"random rules ({args.random_rules})", lifetime_rewards(config, random_rules, args.eval_seed))
+    print(f"within-lifetime learning: returns of a lifetime of {config['episodes']} x {steps}-step episodes, "
+          "summed over each half of its episodes (means over lifetimes)")
+    report(f"evolved rule ({args.lifetimes} lives)", episode_returns(config, best.reshape(1, -1).expand(args.lifetimes, -1), args.eval_seed))
+    report(f"random rules ({args.random_rules})", episode_returns(config, random_rules, args.eval_seed))
 
 
 if __name__ == "__main__":

@@ -239,6 +239,8 @@ class HebbianPolicy(Policy):
     # ------------------------------------------------------------------ kernels
     def _kernel(self, name: str, state: State):
         """The eager or compiled implementation of ``name`` ("forward" or "update") for this state."""
+        if torch.compiler.is_compiling():  # inside a caller's compiled region (fast_rollout): trace the fused form
+            return _FUSED[name]
         use = state.get("compiled")
         if use is None:
             w0 = state["weights"][0]
@@ -378,6 +380,7 @@ def _update_fused(weights, terms, acts, clip: float | None, normalize: bool) -> 
 
 
 _EAGER = {"forward": _forward, "update": _update}
+_FUSED = {"forward": _forward_fused, "update": _update_fused}
 _COMPILED: dict[str, object] = {}
 _COMPILE_BROKEN = False
 
@@ -385,8 +388,7 @@ _COMPILE_BROKEN = False
 def _compiled(name: str):
     """The torch.compile'd kernel (created once per process, shared by every policy)."""
     if name not in _COMPILED:
-        fn = {"forward": _forward_fused, "update": _update_fused}[name]
-        _COMPILED[name] = torch.compile(fn, dynamic=False)  # one specialised kernel per population size
+        _COMPILED[name] = torch.compile(_FUSED[name], dynamic=False)  # one specialised kernel per population size
     return _COMPILED[name]
 
 

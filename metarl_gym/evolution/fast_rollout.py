@@ -7,11 +7,18 @@ block starts. With ``compile=True`` a chunk of ``steps_per_call`` env steps (env
 is one ``torch.compile`` graph: inductor fuses each step into a few C++/OpenMP loops, removing the per-op
 Python and dispatch overhead that small blocks would otherwise pay.
 
+Plastic policies (Hebbian) benefit most: a block's weights *and* its per-synapse rule terms stay in cache for
+the whole lifetime, and, compiled, a step's forward pass and weight update fuse into one loop per layer. The
+lifetime state is drawn for the whole population exactly as ``rollout`` draws it, then sliced into blocks.
+
 Scope (checked, with a clear error otherwise): one episode per individual (``env.num_envs == pop``) of an
-unwrapped :class:`~metarl_gym.envs.base.TorchVectorEnv` with a time limit; a static policy (no lifetime
-state). Terminating envs work: a row stops earning at its termination, as in ``rollout``. The fitness equals
-``rollout(env, policy, params, seed=seed, tasks=tasks)`` (bit for bit in eager mode on CPU; to float32
-round-off, amplified by the dynamics, when compiled).
+unwrapped :class:`~metarl_gym.envs.base.TorchVectorEnv` with a time limit. Terminating envs work: a row stops
+earning at its termination, as in ``rollout``. The fitness equals ``rollout(env, policy, params, seed=seed,
+tasks=tasks)`` (bit for bit in eager mode on CPU; to float32 round-off, amplified by the dynamics, when
+compiled). A policy that draws random numbers during the lifetime (the learned rule's noisy neurons) draws them
+block by block: the same distribution, other samples, unless ``block_size`` covers the population. Compiling
+needs a policy whose ``act`` / ``learn`` trace under ``torch.compile`` (MLP, Hebbian); others fall back to
+eager with a warning.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import warnings
 
 import torch
 from torch import Tensor
+from torch.utils._pytree import tree_map
 
 from ..agents.base import Policy, check_params
 from ..envs.base import TorchVectorEnv
@@ -45,7 +53,7 @@ def fast_rollout(
 
     Args:
         env: an unwrapped TorchVectorEnv with ``num_envs == pop`` and ``max_episode_steps`` set.
-        policy: a static (non-plastic) batched policy.
+        policy: a batched policy, static or plastic (its lifetime state persists through the episode).
         params: ``[pop, policy.num_params]``.
         seed: seeds the env reset (same seed, same start states and fitness as :func:`rollout`).
         tasks: ``{name: [pop]}`` task parameters per individual; default: the env's own.
@@ -74,6 +82,10 @@ def fast_rollout(
         reset_options = {"tasks": {k: torch.as_tensor(v, device=device) for k, v in tasks.items()}}
     env.reset(seed=seed, options=reset_options)  # the very start states rollout() would use
     start_state, start_tasks = base.state, dict(base.tasks)
+    # the very lifetime state (e.g. random initial weights) rollout() would draw: same generator, same order
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed)) if seed is not None else generator.seed()
+    lifetime = policy.initial_state(params, generator)
 
     n_blocks = math.ceil(pop / block)
     padded = n_blocks * block
@@ -85,9 +97,9 @@ def fast_rollout(
     sub = copy.copy(base)  # a shallow twin of the env for one block of rows: its own state and tasks
     sub.num_envs = block
     runner = _Chunk(sub, policy)
-    step_fn = runner.steps
+    eager = step_fn = runner.steps  # (a bound method: `runner.steps is runner.steps` is False)
     if compile:
-        step_fn = torch.compile(runner.steps, dynamic=False)
+        step_fn = torch.compile(eager, dynamic=False)
 
     returns = torch.empty(padded, dtype=torch.float64, device=device)
     failed_all = torch.empty(padded, dtype=torch.bool, device=device)
@@ -99,6 +111,7 @@ def fast_rollout(
         p = all_params[rows].contiguous()
         state = all_state[rows].clone()
         block_tasks = {k: v[rows].clone() for k, v in all_tasks.items()}
+        block_lifetime = _take_rows(lifetime, index[rows], pop)
         ret = torch.zeros(block, dtype=torch.float64, device=device)
         alive = torch.ones(block, dtype=torch.bool, device=device)
         failed = torch.zeros(block, dtype=torch.bool, device=device)
@@ -106,13 +119,13 @@ def fast_rollout(
         while done_steps < horizon:
             k = min(steps_per_call, horizon - done_steps)
             try:
-                state, ret, alive, failed = step_fn(p, state, block_tasks, ret, alive, failed, k)
+                state, ret, alive, failed, block_lifetime = step_fn(p, state, block_tasks, ret, alive, failed, block_lifetime, k)
             except Exception as err:  # noqa: BLE001 - any compiler failure falls back to eager
-                if step_fn is runner.steps:
+                if step_fn is eager:
                     raise
                 warnings.warn(f"fast_rollout: torch.compile failed ({type(err).__name__}: {err}); running eager", stacklevel=2)
-                step_fn, compiled = runner.steps, False
-                state, ret, alive, failed = step_fn(p, state, block_tasks, ret, alive, failed, k)
+                step_fn, compiled = eager, False
+                state, ret, alive, failed, block_lifetime = step_fn(p, state, block_tasks, ret, alive, failed, block_lifetime, k)
             done_steps += k
         returns[rows] = ret
         failed_all[rows] = failed
@@ -133,12 +146,13 @@ class _Chunk:
         self.env = env
         self.policy = policy
 
-    def steps(self, params, state, tasks, ret, alive, failed, k: int):
+    def steps(self, params, state, tasks, ret, alive, failed, lifetime, k: int):
         env, policy = self.env, self.policy
         env.state, env.tasks = state, tasks
         for _ in range(k):
             obs = env._observe()
-            actions = policy.act(params, obs, None)[0]  # MLPPolicy.act has a compile-friendly form
+            # MLPPolicy.act and HebbianPolicy.act/learn have compile-friendly forms
+            actions, lifetime = policy.act(params, obs, lifetime)
             if actions.is_floating_point():
                 finite = torch.isfinite(actions.reshape(actions.shape[0], -1)).all(dim=1)
                 failed = failed | (~finite & alive)
@@ -146,9 +160,17 @@ class _Chunk:
             else:
                 actions = actions.to(torch.int64)
             rewards, terminated = env._step(actions)
+            lifetime = policy.learn(params, lifetime, rewards)
             ret = ret + torch.where(alive, rewards.to(torch.float32).to(torch.float64), 0.0)
             alive = alive & ~terminated
-        return env.state, ret, alive, failed
+        return env.state, ret, alive, failed, lifetime
+
+
+def _take_rows(tree, rows: Tensor, pop: int):
+    """The lifetime state of the individuals ``rows`` (every per-individual tensor leaf indexed, copies)."""
+    if tree is None:
+        return None
+    return tree_map(lambda t: t[rows] if isinstance(t, Tensor) and t.dim() > 0 and t.shape[0] == pop else t, tree)
 
 
 def _check(env, policy: Policy, params: Tensor) -> TorchVectorEnv:
@@ -162,6 +184,4 @@ def _check(env, policy: Policy, params: Tensor) -> TorchVectorEnv:
         raise ValueError(f"fast_rollout plays one episode per individual: env.num_envs ({env.num_envs}) must equal pop ({params.shape[0]})")
     if env.max_episode_steps is None:
         raise ValueError("fast_rollout needs an env with max_episode_steps (a fixed horizon); use rollout() otherwise")
-    if policy.plastic:
-        raise ValueError(f"fast_rollout supports static policies only; {type(policy).__name__} carries a lifetime state, use rollout()")
     return env
