@@ -84,7 +84,10 @@ def fast_rollout(
     start_state, start_tasks = base.state, dict(base.tasks)
     # the very lifetime state (e.g. random initial weights) rollout() would draw: same generator, same order
     generator = torch.Generator(device=device)
-    generator.manual_seed(int(seed)) if seed is not None else generator.seed()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
     lifetime = policy.initial_state(params, generator)
 
     n_blocks = math.ceil(pop / block)
@@ -167,7 +170,7 @@ class _Chunk:
 
 
 def _take_rows(tree, rows: Tensor, pop: int):
-    """The lifetime state of the individuals ``rows`` (every per-individual tensor leaf indexed, copies)."""
+    """The lifetime state of the individuals ``rows`` (every per-individual tensor leaf indexed: copies)."""
     if tree is None:
         return None
     return tree_map(lambda t: t[rows] if isinstance(t, Tensor) and t.dim() > 0 and t.shape[0] == pop else t, tree)
