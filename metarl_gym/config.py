@@ -10,7 +10,10 @@ An ``evolve`` config::
     seed: 0
     device: cpu
     checkpoint_every: 1    # generations between atomic checkpoints (and always at the end)
-    rollout: {early_stop: null}   # or {patience: 30, after: 200}
+    rollout: {early_stop: null, fast: null}
+      # early_stop: {patience: 30, after: 200} stops rows that stopped earning (the Hebbian seed's rule)
+      # fast: {block_size: 256, compile: true, steps_per_call: 10} evaluates with fast_rollout (blocks of rows kept
+      #   in cache; torch envs with a time limit, episodes: 1, no early_stop)
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ EVOLVE_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "cpu",
     "checkpoint_every": 1,
-    "rollout": {"early_stop": None},
+    "rollout": {"early_stop": None, "fast": None},
 }
 """What ``metarl-gym evolve`` runs with no config: a GA on MetaRL/CartPole-v1, about a minute on 2 cores."""
 
@@ -104,7 +107,7 @@ def resolve_evolve_config(config: dict[str, Any]) -> dict[str, Any]:
     _check_section(config, "env", {"id", "kwargs", "mask_velocity", "vectorization_mode"})
     _check_section(config, "policy", {"name", "kwargs"})
     _check_section(config, "strategy", {"name", "pop_size", "kwargs"})
-    _check_section(config, "rollout", {"early_stop"})
+    _check_section(config, "rollout", {"early_stop", "fast"})
     if not isinstance(config["env"]["id"], str):
         raise ConfigError("env.id", f"must be an env id string, got {config['env']['id']!r}")
     if config["env"]["vectorization_mode"] not in (None, "vector_entry_point", "sync", "async"):
@@ -121,7 +124,31 @@ def resolve_evolve_config(config: dict[str, Any]) -> dict[str, Any]:
     early_stop = config["rollout"]["early_stop"]
     if early_stop is not None and (not isinstance(early_stop, dict) or set(early_stop) - {"patience", "after"}):
         raise ConfigError("rollout.early_stop", "must be null or a mapping with keys patience, after")
+    _check_fast_rollout(config)
     return config
+
+
+FAST_ROLLOUT_KEYS = {"block_size": 256, "compile": False, "steps_per_call": 10}
+"""``rollout.fast`` keys and their defaults (see :func:`metarl_gym.evolution.fast_rollout.fast_rollout`)."""
+
+
+def _check_fast_rollout(config: dict) -> None:
+    fast = config["rollout"]["fast"]
+    if fast is None:
+        return
+    if not isinstance(fast, dict) or set(fast) - set(FAST_ROLLOUT_KEYS):
+        raise ConfigError("rollout.fast", f"must be null or a mapping with keys {sorted(FAST_ROLLOUT_KEYS)}, got {fast!r}")
+    config["rollout"]["fast"] = fast = {**FAST_ROLLOUT_KEYS, **fast}
+    if fast["block_size"] is not None and not (isinstance(fast["block_size"], int) and fast["block_size"] > 0):
+        raise ConfigError("rollout.fast.block_size", f"must be a positive integer or null (one block), got {fast['block_size']!r}")
+    if not isinstance(fast["compile"], bool):
+        raise ConfigError("rollout.fast.compile", f"must be true or false, got {fast['compile']!r}")
+    if not (isinstance(fast["steps_per_call"], int) and fast["steps_per_call"] > 0):
+        raise ConfigError("rollout.fast.steps_per_call", f"must be a positive integer, got {fast['steps_per_call']!r}")
+    if config["episodes"] != 1:
+        raise ConfigError("rollout.fast", f"plays one episode per individual: set episodes: 1 (got {config['episodes']}) or fast: null")
+    if config["rollout"]["early_stop"] is not None:
+        raise ConfigError("rollout.fast", "has no early stop: set rollout.early_stop: null or fast: null")
 
 
 def _check_section(config: dict, section: str, allowed: set[str]) -> None:

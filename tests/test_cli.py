@@ -85,6 +85,9 @@ def test_evolve_evaluate_plot(tmp_path, capsys):
         ("population=3", "population"),
         ("env.kwarg={}", "env.kwarg"),
         ("rollout.early_stop=5", "rollout.early_stop"),
+        ("rollout.fast={block_size: 0}", "rollout.fast.block_size"),
+        ("rollout.fast={blocks: 8}", "rollout.fast"),
+        ("rollout.fast={}", "rollout.fast"),  # SMALL plays 2 episodes per evaluation
     ],
 )
 def test_config_errors_name_the_key_path(tmp_path, capsys, override, key_path):
@@ -97,6 +100,20 @@ def test_config_errors_name_the_key_path(tmp_path, capsys, override, key_path):
 def test_config_errors_list_allowed_values():
     with pytest.raises(ConfigError, match="allowed values: .*cma_es.*ga.*openai_es"):
         resolve_evolve_config({"strategy": {"name": "nes"}})
+
+
+def test_fast_rollout_run_equals_the_plain_run(tmp_path):
+    """rollout.fast (eager) evaluates a plastic population block by block: the very metrics of a plain run."""
+    config = {
+        **SMALL, "env": {"id": "MetaRL/PendulumSwingup-v1", "kwargs": {"max_episode_steps": 50}}, "episodes": 1,
+        "policy": {"name": "hebbian", "kwargs": {"hidden_sizes": [4], "rule": "ABCD_lr"}},
+        "strategy": {"name": "openai_es", "pop_size": 12, "kwargs": {"preset": "hebbian_seed"}}, "generations": 3,
+    }
+    evolve(config, tmp_path / "plain", progress=False)
+    evolve({**config, "rollout": {"fast": {"block_size": 5}}}, tmp_path / "fast", progress=False)
+    assert metrics_rows(tmp_path / "fast") == metrics_rows(tmp_path / "plain")
+    with pytest.raises(ConfigError, match="rollout.fast.*unwrapped torch env"):
+        evolve({**config, "env": {**config["env"], "mask_velocity": True}, "rollout": {"fast": {}}}, tmp_path / "masked", progress=False)
 
 
 def test_an_existing_run_is_not_overwritten(tmp_path):

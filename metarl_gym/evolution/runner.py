@@ -26,8 +26,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..agents import policy_class
-from ..config import dump_yaml, load_yaml, resolve_evolve_config
+from ..config import ConfigError, dump_yaml, load_yaml, resolve_evolve_config
+from ..envs.base import TorchVectorEnv
 from . import STRATEGIES
+from .fast_rollout import fast_rollout
 from .rollout import EarlyStop, make_env, rollout
 
 METRIC_COLUMNS = ["generation", "best", "mean", "median", "worst", "best_ever", "env_steps", "wall_s"]
@@ -91,6 +93,13 @@ class EvolutionRun:
         self.strategy = build_strategy(config, self.policy.num_params)
         early_stop = config["rollout"]["early_stop"]
         self.early_stop = EarlyStop(**early_stop) if early_stop else None
+        self.fast = config["rollout"]["fast"]
+        if self.fast is not None and not (isinstance(self.env, TorchVectorEnv) and self.env.max_episode_steps):
+            raise ConfigError(
+                "rollout.fast",
+                f"needs an unwrapped torch env with a time limit (a MetaRL/* id, no mask_velocity), got "
+                f"{type(self.env).__name__}; set rollout.fast: null",
+            )
         self.generation = 0
         self.env_steps = 0
         self.wall_s = 0.0
@@ -176,15 +185,19 @@ class EvolutionRun:
         while self.generation < generations:
             start = time.perf_counter()
             params = self.strategy.ask()
-            fitness, stats = rollout(
-                self.env,
-                self.policy,
-                params,
-                num_episodes=self.config["episodes"],
-                seed=evaluation_seed(self.config["seed"], self.generation),
-                early_stop=self.early_stop,
-                return_stats=True,
-            )
+            seed = evaluation_seed(self.config["seed"], self.generation)
+            if self.fast is not None:
+                fitness, stats = fast_rollout(self.env, self.policy, params, seed=seed, return_stats=True, **self.fast)
+            else:
+                fitness, stats = rollout(
+                    self.env,
+                    self.policy,
+                    params,
+                    num_episodes=self.config["episodes"],
+                    seed=seed,
+                    early_stop=self.early_stop,
+                    return_stats=True,
+                )
             best_before = self.strategy.best_fitness
             metrics = self.strategy.tell(params, fitness)
             self.env_steps += stats["env_steps"]
