@@ -139,16 +139,20 @@ def _check_fast_rollout(config: dict) -> None:
     if not isinstance(fast, dict) or set(fast) - set(FAST_ROLLOUT_KEYS):
         raise ConfigError("rollout.fast", f"must be null or a mapping with keys {sorted(FAST_ROLLOUT_KEYS)}, got {fast!r}")
     config["rollout"]["fast"] = fast = {**FAST_ROLLOUT_KEYS, **fast}
-    if fast["block_size"] is not None and not (isinstance(fast["block_size"], int) and fast["block_size"] > 0):
+    if fast["block_size"] is not None and not (_is_int(fast["block_size"]) and fast["block_size"] > 0):
         raise ConfigError("rollout.fast.block_size", f"must be a positive integer or null (one block), got {fast['block_size']!r}")
     if not isinstance(fast["compile"], bool):
         raise ConfigError("rollout.fast.compile", f"must be true or false, got {fast['compile']!r}")
-    if not (isinstance(fast["steps_per_call"], int) and fast["steps_per_call"] > 0):
+    if not (_is_int(fast["steps_per_call"]) and fast["steps_per_call"] > 0):
         raise ConfigError("rollout.fast.steps_per_call", f"must be a positive integer, got {fast['steps_per_call']!r}")
     if config["episodes"] != 1:
         raise ConfigError("rollout.fast", f"plays one episode per individual: set episodes: 1 (got {config['episodes']}) or fast: null")
     if config["rollout"]["early_stop"] is not None:
         raise ConfigError("rollout.fast", "has no early stop: set rollout.early_stop: null or fast: null")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # YAML `true` is not a size
 
 
 def _check_section(config: dict, section: str, allowed: set[str]) -> None:
