@@ -10,6 +10,7 @@ from functools import partial
 import gymnasium as gym
 
 from .base import TorchSingleEnv, TorchVectorEnv
+from .make import make
 from .cartpole import CartPole
 from .double_pendulum import DoublePendulum
 from .pendulum import Pendulum
@@ -38,7 +39,7 @@ def register_envs() -> None:
 
 register_envs()
 
-__all__ = ["TorchVectorEnv", "TorchSingleEnv", "Pendulum", "DoublePendulum", "CartPole", "PendulumSwingup", "TORCH_ENVS", "register_envs"]
+__all__ = ["make", "TorchVectorEnv", "TorchSingleEnv", "Pendulum", "DoublePendulum", "CartPole", "PendulumSwingup", "TORCH_ENVS", "register_envs"]
 
 from .bullet import register_bullet_envs  # noqa: E402  (pybullet locomotion ids; pybullet loads on make)
 
