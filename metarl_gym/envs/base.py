@@ -1,10 +1,16 @@
 """TorchVectorEnv: the batched contract every metarl_gym env implements, and its one-row numpy face.
 
-A subclass describes one physical system and writes three hooks over the whole batch:
+A functional subclass (``functional = True``, the default) describes one physical system with two PURE
+functions over any number of rows B (nothing on ``self`` changes; configuration such as ``dt`` is read only):
 
-* ``_reset_rows(mask)``: put the rows where ``mask`` is True into a starting state (``self.state``);
-* ``_step(actions) -> (rewards, terminations)``: advance every row by one step;
-* ``_observe() -> obs``: the observation of every row.
+* ``transition(state [B, D], tasks {name: [B]}, actions [B, ...]) -> (state [B, D], rewards [B], terminations [B])``;
+* ``observe(state [B, D]) -> obs [B, *obs_shape]`` float32;
+
+plus one stateful hook, ``_reset_rows(mask)``, which puts the rows where ``mask`` is True into a starting state
+drawn with ``self.rng``. The stateful ``step``/``reset`` are built on these once, so an engine may run
+``transition``/``observe`` itself on any slice of rows (with ``tasks`` sliced the same way) and get exactly
+what ``step`` computes. Envs whose state lives outside torch (pybullet) set ``functional = False`` and write the
+stateful hooks ``_step(actions) -> (rewards, terminations)`` and ``_observe() -> obs`` instead.
 
 Everything else — Gymnasium 1.x autoreset (next-step or same-step), partial resets, per-row episode clocks and
 truncation, per-row task parameters and task distributions, action checking, seeding and rendering — lives here
@@ -54,6 +60,8 @@ class TorchVectorEnv(VectorEnv):
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 20}
+    functional: bool = True
+    """Whether ``transition``/``observe`` are pure functions of tensors (False for envs simulated outside torch)."""
     state_names: tuple[str, ...] = ()
     task_defaults: dict[str, float] = {}
     velocity_indices: tuple[int, ...] = ()
@@ -106,18 +114,40 @@ class TorchVectorEnv(VectorEnv):
         self.elapsed = torch.zeros(n, dtype=torch.int64, device=self.device)
         self.needs_reset = torch.zeros(n, dtype=torch.bool, device=self.device)
 
-    # ---------------------------------------------------------------- hooks a subclass writes
+    # ---------------------------------------------------------------- the functional face (a subclass writes it)
+    def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One step of B rows, pure: nothing on ``self`` changes.
+
+        Args:
+            state: ``[B, state_dim]`` physical state (columns ``state_names``), any row count B.
+            tasks: ``{name: [B]}`` task parameters of those rows.
+            actions: ``[B, *action_shape]`` actions already converted by :meth:`check_actions`.
+
+        Returns:
+            ``(next_state [B, state_dim], rewards [B], terminations [B] bool)``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not functional (functional=False); use step()")
+
+    def observe(self, state: Tensor) -> Tensor:
+        """Observation of B rows, pure: ``state [B, state_dim] -> obs [B, *obs_shape]`` float32."""
+        raise NotImplementedError(f"{type(self).__name__} is not functional (functional=False); use step()")
+
+    # ---------------------------------------------------------------- stateful hooks
     def _reset_rows(self, mask: Tensor) -> None:
         """Set ``self.state[mask]`` to a starting state drawn with ``self.rng``. ``mask [N]`` bool."""
         raise NotImplementedError
 
     def _step(self, actions: Tensor) -> tuple[Tensor, Tensor]:
-        """Advance every row one step. ``actions`` are checked; returns ``(rewards [N], terminations [N])``."""
-        raise NotImplementedError
+        """Advance every row one step in place; returns ``(rewards [N], terminations [N])``.
+
+        Functional envs get it from :meth:`transition`; non-functional envs (pybullet) override it.
+        """
+        self.state, rewards, terminations = self.transition(self.state, self.tasks, actions)
+        return rewards, terminations
 
     def _observe(self) -> Tensor:
-        """Observation of every row, ``[N, *obs_shape]`` float32."""
-        raise NotImplementedError
+        """Observation of every row, ``[N, *obs_shape]`` float32 (functional envs: :meth:`observe`)."""
+        return self.observe(self.state)
 
     def _render_row(self, row: int) -> np.ndarray:
         """An RGB image ``[H, W, 3]`` uint8 of one row."""
@@ -261,8 +291,19 @@ class TorchVectorEnv(VectorEnv):
             raise ValueError(f"reset_mask must be a bool array of shape [{self.num_envs}], got {mask.dtype} {tuple(mask.shape)}")
         return mask
 
-    def check_actions(self, actions) -> Tensor:
-        """Validate and convert actions to a tensor on ``device``; ValueError naming the expected shape."""
+    def check_actions(self, actions, validate: bool = True) -> Tensor:
+        """Convert actions to a tensor on ``device`` (Discrete: int64, Box: ``dtype``) and check them.
+
+        Args:
+            actions: ``[N, *action_shape]`` torch tensor or array.
+            validate: True: ValueError naming the expected shape for a wrong shape or dtype, out-of-range
+                Discrete actions or non-finite Box actions (the value checks read the tensor on the host, a
+                device sync on CUDA). False: conversion only, for trusted callers such as rollout engines, which
+                may pass any row count B.
+
+        Returns:
+            the converted ``[N or B, *action_shape]`` tensor.
+        """
         space = self.single_action_space
         expected = (self.num_envs, *space.shape)
         if isinstance(actions, Tensor):
@@ -272,9 +313,12 @@ class TorchVectorEnv(VectorEnv):
             if array.dtype == object:
                 raise ValueError(f"actions must be numeric with shape {expected}, got an object array")
             actions = torch.as_tensor(array, device=self.device)
+        discrete = isinstance(space, gym.spaces.Discrete)
+        if not validate:
+            return actions.to(torch.int64 if discrete else self.dtype)
         if tuple(actions.shape) != expected:
             raise ValueError(f"actions must have shape {expected} for {space}, got {tuple(actions.shape)}")
-        if isinstance(space, gym.spaces.Discrete):
+        if discrete:
             if actions.is_floating_point() or actions.is_complex() or actions.dtype == torch.bool:
                 raise ValueError(f"Discrete actions must be integers of shape {expected}, got dtype {actions.dtype}")
             actions = actions.to(torch.int64)

@@ -75,9 +75,9 @@ class CartPole(TorchVectorEnv):
         start = torch.rand(self.num_envs, 4, generator=self.rng, device=self.device, dtype=self.dtype) * 0.1 - 0.05
         self.state = torch.where(mask[:, None], start, self.state)
 
-    def _step(self, actions: Tensor) -> tuple[Tensor, Tensor]:
-        x, x_dot, theta, theta_dot = self.state.unbind(dim=1)
-        gravity, masscart, masspole, length, force_mag = (self.tasks[k] for k in self.task_defaults)
+    def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x, x_dot, theta, theta_dot = state.unbind(dim=1)
+        gravity, masscart, masspole, length, force_mag = (tasks[k] for k in self.task_defaults)
         total_mass = masspole + masscart
         polemass_length = masspole * length
         force = torch.where(actions == 1, force_mag, -force_mag)
@@ -89,12 +89,12 @@ class CartPole(TorchVectorEnv):
         x_dot = x_dot + self.tau * xacc
         theta = theta + self.tau * theta_dot
         theta_dot = theta_dot + self.tau * thetaacc
-        self.state = torch.stack([x, x_dot, theta, theta_dot], dim=1)
+        state = torch.stack([x, x_dot, theta, theta_dot], dim=1)
         terminated = (x < -self.x_threshold) | (x > self.x_threshold) | (theta < -self.theta_threshold) | (theta > self.theta_threshold)
-        return torch.ones(self.num_envs, dtype=torch.float32, device=self.device), terminated
+        return state, torch.ones(state.shape[0], dtype=torch.float32, device=state.device), terminated
 
-    def _observe(self) -> Tensor:
-        return self.state.to(torch.float32, copy=True)  # never hand out the physics state itself
+    def observe(self, state: Tensor) -> Tensor:
+        return state.to(torch.float32, copy=True)  # never hand out the physics state itself
 
     def _render_row(self, row: int) -> np.ndarray:
         x, _, theta, _ = (float(v) for v in self.state[row])

@@ -83,9 +83,9 @@ class DoublePendulum(TorchVectorEnv):
             **kwargs,
         )
 
-    def _derivative(self, state: Tensor, torque: Tensor) -> Tensor:
+    def _derivative(self, state: Tensor, tasks: dict[str, Tensor], torque: Tensor) -> Tensor:
         th1, w1, th2, w2 = state.unbind(dim=1)
-        l1, l2, m1, m2, g = (self.tasks[k] for k in ("l1", "l2", "m1", "m2", "g"))
+        l1, l2, m1, m2, g = (tasks[k] for k in ("l1", "l2", "m1", "m2", "g"))
         delta = th1 - th2
         cos_d, sin_d = torch.cos(delta), torch.sin(delta)
         m11 = (m1 + m2) * l1 * l1
@@ -94,32 +94,33 @@ class DoublePendulum(TorchVectorEnv):
         r1 = torque - m2 * l1 * l2 * sin_d * w2 * w2 - (m1 + m2) * g * l1 * torch.sin(th1)
         r2 = m2 * l1 * l2 * sin_d * w1 * w1 - m2 * g * l2 * torch.sin(th2)
         det = m11 * m22 - m12 * m12
-        damping = self.tasks["damping"]
+        damping = tasks["damping"]
         a1 = (m22 * r1 - m12 * r2) / det - damping * w1
         a2 = (m11 * r2 - m12 * r1) / det - damping * w2
         return torch.stack([w1, a1, w2, a2], dim=1)
 
-    def _height(self) -> Tensor:
-        return (1 - torch.cos(self.state[:, 0])) + (1 - torch.cos(self.state[:, 2]))
+    @staticmethod
+    def _height(state: Tensor) -> Tensor:
+        return (1 - torch.cos(state[:, 0])) + (1 - torch.cos(state[:, 2]))
 
     def _reset_rows(self, mask: Tensor) -> None:
         noise = (torch.rand(self.num_envs, 4, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1) * self.init_noise
         start = noise + torch.tensor([math.pi, 0.0, math.pi, 0.0], device=self.device, dtype=self.dtype)
         self.state = torch.where(mask[:, None], start, self.state)
 
-    def _step(self, actions: Tensor) -> tuple[Tensor, Tensor]:
+    def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         torque = actions[:, 0].clamp(-1.0, 1.0) * self.max_torque
-        previous_height = self._height()
-        s = rk4(lambda x: self._derivative(x, torque), self.state, self.dt)
+        previous_height = self._height(state)
+        s = rk4(lambda x: self._derivative(x, tasks, torque), state, self.dt)
         speed = self.max_speed
-        self.state = torch.stack(
+        state = torch.stack(
             [wrap_angle(s[:, 0]), s[:, 1].clamp(-speed, speed), wrap_angle(s[:, 2]), s[:, 3].clamp(-speed, speed)], dim=1
         )
-        rewards = height_reward(self._height(), previous_height, self.reward_type)
-        return rewards, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        rewards = height_reward(self._height(state), previous_height, self.reward_type)
+        return state, rewards, torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
 
-    def _observe(self) -> Tensor:
-        th1, w1, th2, w2 = self.state.unbind(dim=1)
+    def observe(self, state: Tensor) -> Tensor:
+        th1, w1, th2, w2 = state.unbind(dim=1)
         return torch.stack([torch.sin(th1), torch.cos(th1), w1, torch.sin(th2), torch.cos(th2), w2], dim=1).to(torch.float32)
 
     def _render_row(self, row: int) -> np.ndarray:

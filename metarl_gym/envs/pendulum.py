@@ -101,9 +101,9 @@ class Pendulum(TorchVectorEnv):
             **kwargs,
         )
 
-    def _derivative(self, state: Tensor, torque: Tensor) -> Tensor:
+    def _derivative(self, state: Tensor, tasks: dict[str, Tensor], torque: Tensor) -> Tensor:
         theta, omega = state[:, 0], state[:, 1]
-        l, m, g, damping = self.tasks["l"], self.tasks["m"], self.tasks["g"], self.tasks["damping"]
+        l, m, g, damping = tasks["l"], tasks["m"], tasks["g"], tasks["damping"]
         alpha = -(g / l) * torch.sin(theta) + torque / (m * l * l) - damping * omega
         return torch.stack([omega, alpha], dim=1)
 
@@ -112,17 +112,17 @@ class Pendulum(TorchVectorEnv):
         start = noise + torch.tensor([math.pi, 0.0], device=self.device, dtype=self.dtype)
         self.state = torch.where(mask[:, None], start, self.state)
 
-    def _step(self, actions: Tensor) -> tuple[Tensor, Tensor]:
+    def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         torque = actions[:, 0].clamp(-1.0, 1.0) * self.max_torque
-        previous_height = 1 - torch.cos(self.state[:, 0])
-        state = rk4(lambda s: self._derivative(s, torque), self.state, self.dt)
-        self.state = torch.stack([wrap_angle(state[:, 0]), state[:, 1].clamp(-self.max_speed, self.max_speed)], dim=1)
-        height = 1 - torch.cos(self.state[:, 0])
+        previous_height = 1 - torch.cos(state[:, 0])
+        s = rk4(lambda x: self._derivative(x, tasks, torque), state, self.dt)
+        state = torch.stack([wrap_angle(s[:, 0]), s[:, 1].clamp(-self.max_speed, self.max_speed)], dim=1)
+        height = 1 - torch.cos(state[:, 0])
         rewards = height_reward(height, previous_height, self.reward_type)
-        return rewards, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        return state, rewards, torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
 
-    def _observe(self) -> Tensor:
-        theta, omega = self.state[:, 0], self.state[:, 1]
+    def observe(self, state: Tensor) -> Tensor:
+        theta, omega = state[:, 0], state[:, 1]
         return torch.stack([torch.sin(theta), torch.cos(theta), omega], dim=1).to(torch.float32)
 
     def _render_row(self, row: int) -> np.ndarray:

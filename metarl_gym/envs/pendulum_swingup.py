@@ -65,18 +65,18 @@ class PendulumSwingup(TorchVectorEnv):
         start = u * torch.tensor([math.pi, 1.0], device=self.device, dtype=self.dtype)
         self.state = torch.where(mask[:, None], start, self.state)
 
-    def _step(self, actions: Tensor) -> tuple[Tensor, Tensor]:
-        th, thdot = self.state[:, 0], self.state[:, 1]
-        g, m, l = self.tasks["g"], self.tasks["m"], self.tasks["l"]
+    def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        th, thdot = state[:, 0], state[:, 1]
+        g, m, l = tasks["g"], tasks["m"], tasks["l"]
         u = actions[:, 0].clamp(-self.max_torque, self.max_torque)
         costs = wrap_angle(th) ** 2 + 0.1 * thdot**2 + 0.001 * u**2
         newthdot = (thdot + (3 * g / (2 * l) * torch.sin(th) + 3.0 / (m * l**2) * u) * self.dt).clamp(-self.max_speed, self.max_speed)
         newth = th + newthdot * self.dt
-        self.state = torch.stack([newth, newthdot], dim=1)
-        return -costs, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        state = torch.stack([newth, newthdot], dim=1)
+        return state, -costs, torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
 
-    def _observe(self) -> Tensor:
-        th, thdot = self.state[:, 0], self.state[:, 1]
+    def observe(self, state: Tensor) -> Tensor:
+        th, thdot = state[:, 0], state[:, 1]
         return torch.stack([torch.cos(th), torch.sin(th), thdot], dim=1).to(torch.float32)
 
     def _render_row(self, row: int) -> np.ndarray:

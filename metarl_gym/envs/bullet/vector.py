@@ -66,6 +66,7 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
     """
 
     metadata = {**TorchVectorEnv.metadata, "render_fps": 60}
+    functional = False  # the state lives in the pybullet clients: no pure transition/observe
     robot: RobotSpec
     single_env_cls: type[gym.Env]
 
