@@ -16,14 +16,28 @@ Covers the two GA outer loops of the seed systems:
   fitness is greater"::
 
       GA(D, pop_size=50, selection="roulette", crossover="one_point", crossover_prob=0.9,
-         mutation_prob=0.0, big_mutation_prob=0.4, elitism=0, replace_parents_if_better=True)
+         mutation_prob=0.0, big_mutation_prob=0.4, replace_parents_if_better=True)
 
   Unlike the seed, parents are drawn uniformly from the top-k (truncation) rather than always the top two,
   roulette shifts fitness to be positive, and individuals start independently random.
 
-One generation (``tell``): optionally apply the replacement rule, pick parents for ``pop_size - elites``
-children in pairs, cross each pair over, mutate the children, and put the elites (unmutated copies of the
-best individuals) in the first rows. ``ask`` returns that population.
+One generation (``tell``): pick parents for ``pop_size - elites`` children in pairs, cross each pair over,
+mutate the children, and put the elites (unmutated copies of the best individuals) in the first rows. ``ask``
+returns that population.
+
+With ``replace_parents_if_better`` a generation follows the seed's ``Population.run`` exactly and takes **two**
+ask/tell rounds, each of ``pop_size`` rows (``pop_size`` is the seed's population size):
+
+1. *population round* (``metrics["phase"] == 0``): ``ask`` returns the current population and every individual is
+   scored afresh, as the seed re-scores its whole old population each generation; ``tell`` selects parent pairs
+   on these fresh scores and breeds ``pop_size`` children;
+2. *children round* (``phase == 1``): ``ask`` returns the children; ``tell`` keeps each child pair in its two
+   slots only if its fitness sum beats its parents' (their scores of round 1, the ones they were selected on,
+   as in the seed), else the parents take the slots. Nobody's score is carried to the next generation.
+
+So a run of ``G`` tells makes ``G / 2`` seed generations with the seed's ``2 * pop_size`` evaluations each.
+Carrying the parents' stored scores across generations instead (never re-scoring a kept parent) makes the
+bar ratchet up under noisy fitness: kept parents are the lucky draws, and children stop being accepted.
 """
 
 from __future__ import annotations
@@ -67,17 +81,21 @@ class GA(Strategy):
             to ``N(mean(genome), std(genome)) + randint(-big_mutation_scale, big_mutation_scale)``.
         big_mutation_scale: integer range of the big mutation's offset (``>= 0``; 10 in the seed).
         elitism: number of best individuals copied unmutated into the next population, or ``"survivors"``
-            (= ``num_survivors``, truncation selection only). Must leave at least one child.
-        replace_parents_if_better: children come in pairs from parent pairs; a child pair enters the
-            population at the next ``tell`` only if the sum of its fitness beats its parents' (else the
-            parents, with their stored fitness, take the two slots back).
+            (= ``num_survivors``, truncation selection only). Must leave at least one child. Default (None):
+            1, or 0 with ``replace_parents_if_better`` (which keeps no elites: an unbeaten parent pair keeps
+            its slots anyway).
+        replace_parents_if_better: the ga-openai-gym generation in two rounds (see the module docstring):
+            score the population afresh, breed ``pop_size`` children in pairs, score them, and let a child
+            pair replace its parent pair only if its fitness sum is greater (ties keep the parents; a pair
+            with a non-finite child never wins). For an odd ``pop_size`` the last child is compared with its
+            one parent.
         **kwargs: :class:`~metarl_gym.evolution.base.Strategy` arguments (``seed``, ``device``, ``init_mean``,
             ``init_std``, ``init_params``). The first population is ``N(init_mean, init_std**2)`` per gene,
             independently per individual; ``init_params [pop_size, D]`` is used as is, and
             ``init_params [D]`` becomes row 0 with the other rows ``init_params + N(0, init_std**2)``.
     """
 
-    _state_attrs = ("population", "parents", "parent_fitness", "parent_index")
+    _state_attrs = ("population", "phase", "children", "parents", "parent_fitness", "parent_index")
 
     def __init__(
         self,
@@ -95,7 +113,7 @@ class GA(Strategy):
         mutation_std: float = 0.1,
         big_mutation_prob: float = 0.0,
         big_mutation_scale: int = 10,
-        elitism: int | str = 1,
+        elitism: int | str | None = None,
         replace_parents_if_better: bool = False,
         **kwargs: Any,
     ):
@@ -117,6 +135,13 @@ class GA(Strategy):
             num_survivors = max(1, round(truncation * self.pop_size))
         if not isinstance(num_survivors, int) or not 1 <= num_survivors <= self.pop_size:
             raise ValueError(f"num_survivors must be an int in [1, pop_size={self.pop_size}], got {num_survivors!r}")
+        if elitism is None:
+            elitism = 0 if replace_parents_if_better else 1
+        elif replace_parents_if_better and elitism != 0:
+            raise ValueError(
+                f"replace_parents_if_better keeps every parent pair its children do not beat, so it takes no "
+                f"elites; got elitism={elitism!r}: set elitism=0 or leave it unset"
+            )
         if elitism == "survivors":
             if selection != "truncation":
                 raise ValueError('elitism="survivors" needs selection="truncation"; use an int elitism otherwise')
@@ -140,23 +165,40 @@ class GA(Strategy):
         self.replace_parents_if_better = bool(replace_parents_if_better)
 
         self.population = self._initial_population()
-        # replace_parents_if_better only: the population the children were bred from, its fitness, and for
-        # every child row (after the elites) the row of its parent in it
+        # replace_parents_if_better only. phase 0: the next ask scores the population; phase 1: its children.
+        # Between the rounds: the children [pop, D], the scored population they were bred from [pop, D], its
+        # fresh fitness [pop], and for every child row the row of its parent in it [pop].
+        self.phase = 0
+        self.children: Tensor | None = None
         self.parents: Tensor | None = None
         self.parent_fitness: Tensor | None = None
         self.parent_index: Tensor | None = None
 
     # ------------------------------------------------------------------ ask / tell
     def _ask(self) -> Tensor:
-        return self.population.clone()
+        return (self.children if self.phase == 1 else self.population).clone()
 
     def _tell(self, params: Tensor, fitness: Tensor) -> dict[str, float]:
-        metrics: dict[str, float] = {"num_elites": float(self.num_elites)}
-        if self.replace_parents_if_better:
-            metrics["children_kept"] = float("nan")  # the same keys every generation; no children yet
-            if self.parents is not None:
-                params, fitness, metrics["children_kept"] = self._replace_parents(params, fitness)
+        if not self.replace_parents_if_better:
+            self.population, _ = self._breed(params, fitness)
+            return {"num_elites": float(self.num_elites)}
+        metrics = {"num_elites": 0.0, "phase": float(self.phase), "children_kept": float("nan")}
+        if self.phase == 0:  # the population, freshly scored: breed the children
+            self.children, parent_index = self._breed(params, fitness)
+            self.parents, self.parent_fitness, self.parent_index = params.clone(), fitness.clone(), parent_index
+            self.phase = 1
+        else:  # the children, scored: each pair takes its parents' slots if it beats them
+            self.population, metrics["children_kept"] = self._replace_parents(params, fitness)
+            self.children = self.parents = self.parent_fitness = self.parent_index = None
+            self.phase = 0
+        return metrics
 
+    def _breed(self, params: Tensor, fitness: Tensor) -> tuple[Tensor, Tensor]:
+        """The next population ``[pop, D]`` (elites first, then children) and each child's first parent ``[children]``.
+
+        Children come in pairs: rows ``2i`` and ``2i + 1`` after the elites are bred from the parent rows
+        ``index[2i]`` and ``index[2i + 1]`` of ``params``.
+        """
         num_children = self.pop_size - self.num_elites
         num_pairs = math.ceil(num_children / 2)
         order = torch.argsort(fitness, descending=True, stable=True)
@@ -168,11 +210,7 @@ class GA(Strategy):
         elites = order[: self.num_elites]
         # an elite slot never holds a non-finite individual while a finite one exists: it gets the best instead
         elites = torch.where(torch.isfinite(fitness[elites]), elites, order[:1].expand_as(elites))
-        self.population = torch.cat([params[elites], children])
-        if self.replace_parents_if_better:
-            self.parents, self.parent_fitness = params.clone(), fitness.clone()
-            self.parent_index = parent_index[:num_children].clone()
-        return metrics
+        return torch.cat([params[elites], children]), parent_index[:num_children].clone()
 
     # ------------------------------------------------------------------ operators
     def _initial_population(self) -> Tensor:
@@ -191,23 +229,23 @@ class GA(Strategy):
             f"[num_params] = [{self.num_params}], got {list(self.init_params.shape)}"
         )
 
-    def _replace_parents(self, params: Tensor, fitness: Tensor) -> tuple[Tensor, Tensor, float]:
+    def _replace_parents(self, children: Tensor, child_fitness: Tensor) -> tuple[Tensor, float]:
         """ga-openai-gym rule: each child pair keeps its slots only if its fitness sum beats its parents'.
 
+        Args:
+            children: ``[pop, D]`` the scored children; child_fitness: ``[pop]`` their fresh fitness.
+
         Returns:
-            the population ``[pop, D]`` and fitness ``[pop]`` to select from, and the fraction of children kept.
+            the next population ``[pop, D]`` and the fraction of children kept.
         """
-        e = self.num_elites
-        child_fitness = fitness[e:]
-        parent_fitness = self.parent_fitness[self.parent_index]
-        pair = torch.arange(child_fitness.shape[0], device=self.device) // 2
-        num_pairs = math.ceil(child_fitness.shape[0] / 2)
+        parent_fitness = self.parent_fitness[self.parent_index]  # the parents' scores of this generation
+        pair = torch.arange(self.pop_size, device=self.device) // 2
+        num_pairs = math.ceil(self.pop_size / 2)
         child_sum = torch.zeros(num_pairs, device=self.device).index_add_(0, pair, child_fitness)
         parent_sum = torch.zeros(num_pairs, device=self.device).index_add_(0, pair, parent_fitness)
         keep = (child_sum > parent_sum)[pair]  # -inf never beats anything, so a non-finite pair loses
-        params = torch.cat([params[:e], torch.where(keep[:, None], params[e:], self.parents[self.parent_index])])
-        fitness = torch.cat([fitness[:e], torch.where(keep, child_fitness, parent_fitness)])
-        return params, fitness, float(keep.float().mean())
+        population = torch.where(keep[:, None], children, self.parents[self.parent_index])
+        return population, float(keep.float().mean())
 
     def _select(self, fitness: Tensor, order: Tensor, n: int) -> Tensor:
         """Indices ``[n]`` of the parents; non-finite individuals are drawn only when nothing is finite."""

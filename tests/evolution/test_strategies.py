@@ -262,12 +262,15 @@ def test_ga_metarl_config():
 
 
 def test_ga_replace_parents_if_better():
-    ga = GA(4, pop_size=8, seed=0, elitism=0, crossover="one_point", mutation_std=0.5,
-            replace_parents_if_better=True)
+    """Two rounds per generation: the population scored afresh, then its children against those scores."""
+    ga = GA(4, pop_size=8, seed=0, crossover="one_point", mutation_std=0.5, replace_parents_if_better=True)
+    assert ga.num_elites == 0  # the default elitism is 0 with the pairwise replacement
     parents = ga.ask()
     parent_fitness = torch.arange(8.0)
-    ga.tell(parents, parent_fitness)
+    metrics = ga.tell(parents, parent_fitness)
+    assert metrics["phase"] == 0 and math.isnan(metrics["children_kept"])
     children = ga.ask()
+    assert not torch.equal(children, parents)
     index = ga.parent_index.clone()
     # pair 0 beats its parents, pair 1 is worse, pair 2 ties (not higher: parents stay), pair 3 NaN
     fitness = torch.empty(8)
@@ -276,11 +279,11 @@ def test_ga_replace_parents_if_better():
     fitness[4:6] = parent_fitness[index[4:6]]
     fitness[6:8] = float("nan")
     metrics = ga.tell(children, fitness)
-    assert metrics["children_kept"] == pytest.approx(0.25)
-    assert torch.equal(ga.parents[0:2], children[0:2])
-    assert torch.equal(ga.parent_fitness[0:2], fitness[0:2])
-    assert torch.equal(ga.parents[2:8], parents[index[2:8]])
-    assert torch.equal(ga.parent_fitness[2:8], parent_fitness[index[2:8]])
+    assert metrics["phase"] == 1 and metrics["children_kept"] == pytest.approx(0.25)
+    population = ga.ask()  # the next generation's first round: the new population, to be scored afresh
+    assert torch.equal(population[0:2], children[0:2])
+    assert torch.equal(population[2:8], parents[index[2:8]])
+    assert ga.parents is None and ga.children is None  # no score is carried into the next generation
 
 
 @pytest.mark.parametrize("selection", ["truncation", "roulette", "tournament"])
