@@ -135,12 +135,21 @@ class Policy(ABC):
 
         Returns:
             ``(actions, state)``: actions ``[pop, *action_shape]`` float32 for Box, ``[pop]`` int64 for
-            Discrete, always finite and inside the action space.
+            Discrete, inside the action space, except for rows whose raw outputs were non-finite (marked by
+            :func:`bound_actions`: NaN for Box, ``start - 1`` for Discrete).
         """
 
     def learn(self, params: Tensor, state: State, rewards: Tensor) -> State:
         """Lifetime learning after ``env.step``; ``rewards [pop]`` is the reward of the step just taken."""
         return state
+
+    def state_is_finite(self, state: State) -> Tensor | None:
+        """``[pop]`` bool: whether each individual's plastic state (e.g. its learned weights) is all finite.
+
+        ``None`` for a policy without plastic weights. ``rollout`` calls it at the end of a lifetime and scores
+        individuals whose state went non-finite ``-inf``.
+        """
+        return None
 
     def random_params(self, pop: int, *, generator: torch.Generator | None = None, device=None) -> Tensor:
         """A fresh population ``[pop, num_params]``, N(0, 1) unless a subclass knows better."""
@@ -159,13 +168,19 @@ def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> T
 
     Box: ``"tanh"`` squashes and scales to [low, high]; ``"clip"`` clips the raw value (the Hebbian seed's rule
     for non-Bullet Box envs); ``"tanh_clip"`` applies tanh then clips (Bullet envs). Discrete: argmax over the
-    logits (``mode`` is ignored). Non-finite outputs become 0 before bounding, so actions are always valid.
+    logits (``mode`` is ignored).
+
+    A row whose raw outputs are not all finite is marked, never silently repaired (a NaN genome must not get a
+    finite, selectable fitness): Box rows become all NaN (tanh would map inf to a valid action), Discrete rows
+    get the action ``start - 1``, just outside the space. :func:`invalid_action_rows` finds them; a validating
+    env rejects them, and ``rollout`` scores such an individual ``-inf``.
     """
-    raw = torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)
+    bad = ~torch.isfinite(raw).all(dim=1)  # [pop]
     if isinstance(action_space, gym.spaces.Discrete):
-        return raw.argmax(dim=1) + int(action_space.start)
-    low = torch.as_tensor(action_space.low, dtype=raw.dtype, device=raw.device).reshape(-1)
-    high = torch.as_tensor(action_space.high, dtype=raw.dtype, device=raw.device).reshape(-1)
+        start = int(action_space.start)
+        best = torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0).argmax(dim=1) + start
+        return torch.where(bad, start - 1, best)
+    low, high = _bounds(action_space, raw.dtype, raw.device)
     if mode == "tanh":
         out = low + (torch.tanh(raw) + 1.0) * 0.5 * (high - low)
     elif mode == "clip":
@@ -174,7 +189,37 @@ def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> T
         out = torch.maximum(torch.minimum(torch.tanh(raw), high), low)
     else:
         raise ValueError(f"unknown output mode {mode!r}; use 'tanh', 'clip' or 'tanh_clip'")
+    out = torch.where(bad.unsqueeze(1), torch.nan, out)
     return out.reshape(raw.shape[0], *action_space.shape)
+
+
+def invalid_action_rows(actions: Tensor, action_space: gym.Space) -> Tensor:
+    """``[pop]`` bool: rows that :func:`bound_actions` marked (non-finite raw outputs). No host sync."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return actions < int(action_space.start)
+    return ~torch.isfinite(actions.reshape(actions.shape[0], -1)).all(dim=1)
+
+
+_BOUNDS: dict[tuple, tuple] = {}
+
+
+def _bounds(space: gym.spaces.Box, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``(low, high)`` of a Box as flat tensors on ``device``, made once per (space, dtype, device).
+
+    Copying the numpy bounds to the device at every step would be a host-to-device transfer per step.
+    """
+    if torch.compiler.is_compiling():  # traced: the bounds become constants of the graph
+        return (torch.as_tensor(space.low, dtype=dtype, device=device).reshape(-1),
+                torch.as_tensor(space.high, dtype=dtype, device=device).reshape(-1))
+    key = (id(space), dtype, device)
+    hit = _BOUNDS.get(key)
+    if hit is None or hit[0] is not space:  # the space object is kept in the entry, so its id stays unique
+        if len(_BOUNDS) > 256:
+            _BOUNDS.clear()
+        low = torch.as_tensor(space.low, dtype=dtype, device=device).reshape(-1)
+        high = torch.as_tensor(space.high, dtype=dtype, device=device).reshape(-1)
+        hit = _BOUNDS[key] = (space, low, high)
+    return hit[1], hit[2]
 
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "identity": lambda x: x}

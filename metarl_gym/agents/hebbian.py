@@ -111,9 +111,9 @@ class HebbianPolicy(Policy):
         normalize_weights: after every update divide each layer by its max |w| (per individual), as the seed
             does for non-Bullet envs.
         plasticity: ``False`` gives the same network and genome with no weight updates (the control).
-        weight_clip: safety bound on |w| after every update (a NaN weight from an overflowing rule becomes
-            ``-weight_clip``), so diverging rules never spread inf/NaN; ``None`` disables it. Far above what sane
-            rules reach.
+        weight_clip: bound on |w| after every update, so a growing rule saturates instead of overflowing;
+            ``None`` disables it. Far above what sane rules reach. A NaN weight (a rule that computed inf - inf)
+            stays NaN: :meth:`state_is_finite` reports it and ``rollout`` scores the individual ``-inf``.
         compile: fuse the forward pass and the update into compiled kernels with ``torch.compile`` (``True``;
             the first call per population size takes tens of seconds, and 2-thread kernels stall on an
             oversubscribed CPU), ``None`` to compile on CPU when pop × n_synapses ≥
@@ -230,6 +230,16 @@ class HebbianPolicy(Policy):
         state["acts"] = None  # each forward pass drives exactly one update
         return state
 
+    def state_is_finite(self, state: State) -> Tensor | None:
+        """``[pop]`` bool: every plastic weight of the individual is finite."""
+        if state is None:
+            return None
+        ok = None
+        for w in state["weights"]:
+            row = torch.isfinite(w.reshape(w.shape[0], -1)).all(dim=1)
+            ok = row if ok is None else ok & row
+        return ok
+
     def random_params(self, pop: int, *, generator: torch.Generator | None = None, device=None) -> Tensor:
         """``[pop, num_params]`` drawn N(0, 1), the seed's ES initialisation (coefficients and co-evolved weights)."""
         draw_device = generator.device if generator is not None else device
@@ -330,8 +340,8 @@ def _update(weights, terms, acts, clip: float | None, normalize: bool) -> None:
             w.addcmul_(c, post)
         if d is not None:
             w.add_(d)
-        if clip is not None:  # NaN -> -clip as fmax/fmin do in the fused kernel (eager fmax is slow)
-            w.nan_to_num_(nan=-clip).clamp_(-clip, clip)
+        if clip is not None:  # clamp keeps NaN: a broken rule must stay visible (state_is_finite)
+            w.clamp_(-clip, clip)
         if normalize:
             w.div_(w.abs().amax(dim=(1, 2), keepdim=True).clamp_min_(1e-30))
 
@@ -372,8 +382,8 @@ def _update_fused(weights, terms, acts, clip: float | None, normalize: bool) -> 
             new = new + c * post
         if d is not None:
             new = new + d
-        if clip is not None:  # as cheap as clamp once fused; nan_to_num would double the kernel's cost
-            new = torch.fmin(torch.fmax(new, new.new_tensor(-clip)), new.new_tensor(clip))
+        if clip is not None:  # clamp keeps NaN, as the eager update does
+            new = new.clamp(-clip, clip)
         if normalize:
             new = new / new.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
         w.copy_(new)

@@ -238,6 +238,16 @@ class LearnedRulePolicy(Policy):
         state.update(x=None, s=None, z=None, y=None)  # each forward pass drives one update
         return state
 
+    def state_is_finite(self, state: State) -> Tensor | None:
+        """``[pop]`` bool: the actor's weights, biases and sigmas of the individual are all finite."""
+        if state is None:
+            return None
+        ok = None
+        for t in (*state["weights"], *state["biases"], *state["sigmas"]):
+            row = torch.isfinite(t.reshape(t.shape[0], -1)).all(dim=1)
+            ok = row if ok is None else ok & row
+        return ok
+
     # ------------------------------------------------------------------ helpers
     def _node_info(self, state: State, k: int) -> Tensor:
         """``[pop, n_out, 5]``: ``[s, z, y, b, σ]`` of layer k."""

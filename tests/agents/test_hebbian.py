@@ -238,26 +238,45 @@ def test_plasticity_off_keeps_weights_and_genome_size():
 
 
 @pytest.mark.parametrize("rule", ["A", "ABCD", "ABCD_lr_D_in_and_out"])
-def test_divergent_rules_never_give_nan_actions(rule):
+def test_divergent_rules_are_marked_never_repaired(rule):
+    """Non-finite genomes give marked (NaN / out-of-space) actions and non-finite weights, never valid-looking ones;
+    sane rows next to them are untouched and stay inside the space."""
     policy = HebbianPolicy(OBS, BOX, hidden_sizes=HIDDEN, rule=rule, init_weights="uni_big", compile=False)
-    params = torch.randn(5, policy.num_params, generator=torch.Generator().manual_seed(0)) * 1e30
+    params = torch.randn(5, policy.num_params, generator=torch.Generator().manual_seed(0)) * 0.1
     params[0] = float("inf")
     params[1] = float("nan")
     g = torch.Generator().manual_seed(0)
     state = policy.initial_state(params, g)
-    for _ in range(30):
+    for step in range(30):
         actions, state = policy.act(params, torch.randn(5, 3, generator=g) * 1e3, state)
-        assert torch.isfinite(actions).all() and all(BOX.contains(a.numpy()) for a in actions)
+        if step > 0:  # from the first update on (rollout rejects the genome itself before any step)
+            assert torch.isnan(actions[1]).all()  # NaN rule: marked (an inf rule saturates at weight_clip; rollout
+            # rejects both genomes by their params)
+        assert all(BOX.contains(a.numpy()) for a in actions[2:])
         state = policy.learn(params, state, torch.zeros(5))
+    assert policy.state_is_finite(state)[1:].tolist() == [False, True, True, True]
     for w in state["weights"]:
-        assert torch.isfinite(w).all() and w.abs().max() <= 1e4
+        assert w[2:].abs().max() <= 1e4
     discrete = HebbianPolicy(OBS, gym.spaces.Discrete(4), hidden_sizes=HIDDEN, rule=rule, compile=False)
-    params = torch.randn(5, discrete.num_params, generator=g) * 1e30
+    params = torch.randn(5, discrete.num_params, generator=g)
+    params[3] = float("nan")
     state = discrete.initial_state(params, g)
-    for _ in range(10):
+    for step in range(10):
         actions, state = discrete.act(params, torch.randn(5, 3, generator=g), state)
-        assert actions.min() >= 0 and actions.max() < 4
+        assert (actions[3] == -1 or step == 0) and actions.max() < 4 and (actions[[0, 1, 2, 4]] >= 0).all()
         state = discrete.learn(params, state, torch.zeros(5))
+
+
+def test_weight_clip_saturates_growing_rules():
+    policy = HebbianPolicy(OBS, BOX, hidden_sizes=HIDDEN, rule="AD", init_weights="uni", compile=False, weight_clip=10.0)
+    params = torch.ones(2, policy.num_params) * 3.0  # A = D = 3: every weight grows without bound
+    state = policy.initial_state(params, torch.Generator().manual_seed(0))
+    for _ in range(20):
+        _, state = policy.act(params, torch.ones(2, 3), state)
+        state = policy.learn(params, state, torch.zeros(2))
+    for w in state["weights"]:
+        assert torch.isfinite(w).all() and w.abs().max() <= 10.0
+    assert policy.state_is_finite(state).all()
 
 
 def test_bad_arguments_fail_early():

@@ -177,19 +177,24 @@ def test_discrete_and_unbounded_scale_options():
         LearnedRulePolicy(OBS3, gym.spaces.Box(-np.inf, np.inf, (1,)), action_scale=None)
 
 
-def test_huge_or_nan_genomes_give_valid_actions():
+def test_huge_genomes_stay_valid_and_nan_genomes_are_marked():
+    """Huge finite rules saturate (tanh nets, clamped weights): valid actions. NaN / inf rules are marked: their
+    actions and learned weights go NaN (rollout scores them -inf), never silently repaired into valid ones."""
     policy = LearnedRulePolicy(OBS3, ACT)
     params = torch.randn(4, 520, generator=torch.Generator().manual_seed(0)) * 1e30
     params[0] = float("nan")
     params[1] = float("inf")
     g = torch.Generator().manual_seed(0)
     state = policy.initial_state(params, g)
-    for _ in range(20):
+    for step in range(20):
         actions, state = policy.act(params, torch.randn(4, 3, generator=g) * 1e6, state)
-        assert torch.isfinite(actions).all() and all(ACT.contains(a.numpy()) for a in actions)
+        assert all(ACT.contains(a.numpy()) for a in actions[2:])
+        if step > 0:
+            assert torch.isnan(actions[:2]).all()
         state = policy.learn(params, state, torch.full((4,), 1e30))
     for w in state["weights"][1:]:
         assert w[2:].abs().max() <= 4.0
+    assert policy.state_is_finite(state).tolist() == [False, False, True, True]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

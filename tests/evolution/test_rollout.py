@@ -84,7 +84,7 @@ def test_sequential_episodes_count_per_row():
     env = make_env("MetaRL/Pendulum-v0", 3, max_episode_steps=7)
     policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[4])
     fitness, stats = rollout(env, policy, torch.zeros(3, policy.num_params), num_episodes=4, seed=0, return_stats=True)
-    assert stats == {"env_steps": 3 * 4 * 7, "episodes": 12}
+    assert stats == {"env_steps": 3 * 4 * 7, "episodes": 12, "num_nonfinite": 0, "engine": "loop"}
     assert torch.isfinite(fitness).all()
 
 

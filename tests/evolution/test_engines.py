@@ -1,0 +1,112 @@
+"""The blocked and loop engines of rollout() give the same fitness (eager: bit for bit) on every MetaRL torch env."""
+
+import gymnasium as gym
+import pytest
+import torch
+
+import metarl_gym  # noqa: F401
+from metarl_gym.agents.hebbian import HebbianPolicy
+from metarl_gym.agents.learned_rule import LearnedRulePolicy
+from metarl_gym.agents.mlp import MLPPolicy
+from metarl_gym.envs.wrappers import MaskVelocity
+from metarl_gym.evolution.rollout import EarlyStop, rollout
+
+TORCH_ENVS = ["MetaRL/Pendulum-v0", "MetaRL/DoublePendulum-v0", "MetaRL/CartPole-v1", "MetaRL/PendulumSwingup-v1"]
+
+
+def _env(env_id, n, horizon=40, **kwargs):
+    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", max_episode_steps=horizon, **kwargs)
+
+
+def _policy(kind, env):
+    if kind == "mlp":
+        return MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=(8, 8))
+    return HebbianPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=(8, 8), rule="ABCD_lr")
+
+
+def test_the_registry_holds_these_torch_envs():
+    from metarl_gym.envs.base import TorchVectorEnv
+
+    ids = [i for i in gym.registry if i.startswith("MetaRL/")]
+    torch_ids = [i for i in ids if isinstance(_env(i, 1).unwrapped, TorchVectorEnv) and _env(i, 1).functional]
+    assert set(TORCH_ENVS) <= set(torch_ids), torch_ids
+
+
+@pytest.mark.parametrize("env_id", TORCH_ENVS)
+@pytest.mark.parametrize("kind", ["mlp", "hebbian"])
+def test_blocked_equals_loop_on_every_torch_env(env_id, kind):
+    pop = 13
+    env = _env(env_id, pop)
+    policy = _policy(kind, env)
+    params = 0.5 * policy.random_params(pop, generator=torch.Generator().manual_seed(4))
+    expected, loop_stats = rollout(env, policy, params, seed=9, engine="loop", return_stats=True)
+    for block_size in (None, 5, 13):
+        got, stats = rollout(env, policy, params, seed=9, engine="blocked", block_size=block_size, return_stats=True)
+        assert torch.equal(got, expected), (block_size, got - expected)
+        assert stats["env_steps"] == loop_stats["env_steps"] and stats["engine"] == "blocked"
+    assert loop_stats["engine"] == "loop"
+    if kind == "hebbian":  # it really learns inside the episode
+        frozen = HebbianPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=(8, 8), plasticity=False)
+        assert not torch.equal(rollout(env, frozen, params, seed=9, block_size=5), expected)
+
+
+def test_copies_tasks_and_early_stop_agree():
+    env = _env("MetaRL/PendulumSwingup-v1", 12, horizon=60)
+    policy = _policy("mlp", env)
+    params = policy.random_params(4, generator=torch.Generator().manual_seed(2))
+    tasks = {"g": torch.tensor([2.0, 5.0, 9.81, 15.0])}
+    for early_stop in (None, EarlyStop(patience=5, after=10)):
+        expected, a = rollout(env, policy, params, num_episodes=3, seed=1, tasks=tasks, early_stop=early_stop,
+                              engine="loop", return_stats=True)
+        got, b = rollout(env, policy, params, num_episodes=3, seed=1, tasks=tasks, early_stop=early_stop,
+                         block_size=5, return_stats=True)
+        assert b["engine"] == "blocked" and torch.equal(got, expected) and a == {**b, "engine": "loop"}
+    assert a["env_steps"] < 12 * 60  # early stop did end episodes
+
+
+def test_auto_picks_the_loop_where_blocked_cannot_run():
+    env = _env("MetaRL/CartPole-v1", 4)
+    policy = _policy("mlp", env)
+    params = policy.random_params(4, generator=torch.Generator().manual_seed(0))
+    _, stats = rollout(env, policy, params, num_episodes=2, seed=0, return_stats=True)
+    assert stats["engine"] == "loop"  # two episodes per row
+    _, stats = rollout(MaskVelocity(env), MLPPolicy(MaskVelocity(env).single_observation_space, env.single_action_space),
+                       torch.zeros(4, 2 * 32 + 32 + 32 * 32 + 32 + 32 * 2 + 2), seed=0, return_stats=True)
+    assert stats["engine"] == "loop"  # a wrapped env
+    with pytest.raises(ValueError, match="one episode per row"):
+        rollout(env, policy, params, num_episodes=2, engine="blocked")
+    with pytest.raises(ValueError, match="unwrapped TorchVectorEnv"):
+        rollout(MaskVelocity(env), policy, params, engine="blocked")
+    with pytest.raises(ValueError, match="compile=True needs the blocked engine"):
+        rollout(env, policy, params, engine="loop", compile=True)
+    with pytest.warns(UserWarning, match="running the loop eager"):
+        rollout(env, policy, params, num_episodes=2, compile=True)
+    for bad in (0, True, 2.5):
+        with pytest.raises(ValueError, match="block_size"):
+            rollout(env, policy, params, block_size=bad)
+    with pytest.raises(ValueError, match="unknown engine"):
+        rollout(env, policy, params, engine="fast")
+
+
+def test_learned_rule_one_block_equals_loop():
+    """The learned rule's noisy neurons draw from the lifetime generator: one block draws exactly as the loop."""
+    env = _env("MetaRL/PendulumSwingup-v1", 6, horizon=30)
+    policy = LearnedRulePolicy(env.single_observation_space, env.single_action_space, hidden_sizes=(4,), sigma_init=0.2)
+    params = policy.random_params(6, generator=torch.Generator().manual_seed(2))
+    expected = rollout(env, policy, params, seed=1, engine="loop")
+    assert torch.equal(rollout(env, policy, params, seed=1, block_size=6), expected)
+    blocked = rollout(env, policy, params, seed=1, block_size=4)  # other noise samples, same distribution
+    assert torch.isfinite(blocked).all() and not torch.equal(blocked, expected)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "hebbian"])
+def test_compiled_blocked_matches_loop(kind, capfd):
+    env = _env("MetaRL/PendulumSwingup-v1", 24, horizon=24)
+    policy = _policy(kind, env)
+    params = 0.3 * policy.random_params(24, generator=torch.Generator().manual_seed(3))
+    expected = rollout(env, policy, params, seed=3, engine="loop")
+    got, stats = rollout(env, policy, params, seed=3, block_size=16, compile=True, return_stats=True)
+    # compiled kernels sum in another order (and use an exp-based tanh for Hebbian): float32 round-off only
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-3)
+    assert stats["env_steps"] == 24 * 24 and stats["engine"] == "blocked"
+    assert "compiling the blocked rollout kernel" in capfd.readouterr().err
