@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 
 import metarl_gym  # noqa: F401  (registers the ids)
 from metarl_gym.envs.bullet import BULLET_ENVS
-from metarl_gym.envs.bullet.locomotion import ANT_STAND_ACTION, REWARD_TERMS, LocomotionSim
+from metarl_gym.envs.bullet.locomotion import ANT_STAND_ACTION, DT, REWARD_TERMS, WALK_TARGET, LocomotionSim
 from metarl_gym.envs.bullet.robots import ANT, DAMAGED_ANKLES, HALF_CHEETAH, robot_xml_path
 
 IDS = sorted(BULLET_ENVS)
@@ -180,6 +180,34 @@ def test_distance_reward_sums_to_the_distance_walked():
     assert truncated
     assert total == pytest.approx(info["distance"], abs=1e-9)
     assert info["distance"] == pytest.approx(info["x_position"] - env.unwrapped.sim.start_x)
+    env.close()
+
+
+def parts_distance_to_target(sim: LocomotionSim) -> float:
+    """Distance from the mean x, y of the Ant's parts (base, every link, the floor part at the origin) to the
+    walk target, read straight from pybullet: the potential of pybullet_envs' progress term is -this / dt."""
+    p, body = sim.client, sim.body
+    xy = [p.getBasePositionAndOrientation(body)[0][:2]]
+    xy += [state[0][:2] for state in p.getLinkStates(body, list(range(p.getNumJoints(body))))]
+    xy.append((0.0, 0.0))
+    x, y = np.mean(np.array(xy), axis=0)
+    return float(np.hypot(WALK_TARGET[0] - x, WALK_TARGET[1] - y))
+
+
+def test_progress_reward_is_the_seeds_units():
+    """reward="progress" is pybullet_envs' rewards[1] (the Hebbian seed's Ant fitness): every step it is the
+    progress term, and an episode's sum telescopes to the parts' approach to the target divided by dt."""
+    env = gym.make(ANT_ID, reward="progress", burn_in_steps=40, terminate_when_unhealthy=False, max_episode_steps=120)
+    env.reset(seed=3)
+    sim = env.unwrapped.sim
+    start = parts_distance_to_target(sim)
+    total = 0.0
+    for a in random_actions(120, 1, 8, seed=3)[:, 0]:
+        _, reward, _, truncated, info = env.step(a)
+        assert reward == info["reward_progress"]
+        total += reward
+    assert truncated
+    assert total == pytest.approx((start - parts_distance_to_target(sim)) / DT, rel=1e-6, abs=1e-6)
     env.close()
 
 

@@ -76,7 +76,7 @@ OBS_CLIP = 5.0
 """Observations are clipped to [-5, 5] (pybullet_envs' calc_state), which are also the space's bounds."""
 REWARD_TERMS = ("alive", "progress", "electricity", "stall_torque", "joints_at_limit", "feet_collision")
 """Names of the reward terms; ``info["reward_<name>"]`` holds each, and the default reward is their sum."""
-REWARD_MODES = ("default", "distance")
+REWARD_MODES = ("default", "distance", "progress")
 ANT_STAND_ACTION = (0.0, 0.1, 0.0, -0.1, 0.0, -0.1, 0.0, 0.1)
 """A constant Ant action that keeps it standing: hips idle, each ankle pressing its foot down with 0.1."""
 
@@ -94,7 +94,8 @@ class LocomotionSim:
     Args:
         robot: the robot spec (:data:`~metarl_gym.envs.bullet.robots.ANT` or ``HALF_CHEETAH``).
         morphology: one of ``robot.morphologies``.
-        reward: ``"default"`` (sum of the reward terms) or ``"distance"`` (the torso's x displacement this step).
+        reward: ``"default"`` (sum of the reward terms), ``"distance"`` (the torso's x displacement this step,
+            metres) or ``"progress"`` (the progress term alone: the Hebbian seed's fitness units).
         burn_in_steps: zero-action steps simulated inside :meth:`reset` before the first observation.
         terminate_when_unhealthy: whether ``alive < 0`` ends the episode (for robots whose spec terminates).
     """
@@ -237,6 +238,8 @@ class LocomotionSim:
         self.terms = dict(zip(REWARD_TERMS, (alive, progress, electricity, stall, joints_at_limit, feet_collision)))
         if self.reward_mode == "distance":
             reward = float(self.torso_xyz[0] - old_x)
+        elif self.reward_mode == "progress":  # pybullet_envs' rewards[1], the Hebbian seed's Ant reward
+            reward = progress
         else:
             reward = sum([alive, progress, electricity + stall, joints_at_limit, feet_collision])
         return self.obs, reward, bool(terminated)
@@ -411,8 +414,11 @@ class AntBulletEnv(BulletLocomotionEnv):
     ``electricity`` (-2 × mean |action × joint speed|), ``stall_torque`` (-0.1 × mean action²),
     ``joints_at_limit`` (-0.1 per joint beyond 99 % of its range) and ``feet_collision`` (always 0, as
     pybullet_envs). ``reward="distance"``: the torso's x displacement this step in metres, which sums to
-    ``info["distance"]`` (the Hebbian seed's fitness, ``rewards[1]``, is the progress term, ≈ 60.6 ×
-    distance per step measured on the parts' mean).
+    ``info["distance"]``. ``reward="progress"``: the progress term alone, pybullet_envs' ``rewards[1]``, which
+    the Hebbian seed sums as its Ant fitness ("seed units"). Over an episode it sums to (start - end distance
+    of the parts' mean x, y to the target) / 0.0165 s; walking straight along +x that is about
+    60.6 × 21/22 ≈ 58 per metre of torso travel (the mean is over the Ant's 21 parts and the floor part that
+    pybullet_envs counts among them, which stays at the origin).
 
     ## Starting State
     The XML pose (torso at 0.75 m, legs horizontal), each motor joint at U(-0.1, 0.1) rad from ``np_random``,
@@ -434,7 +440,7 @@ class AntBulletEnv(BulletLocomotionEnv):
     ``morphology="standard" | "damaged_left" | "damaged_right"`` (the Hebbian seed's Ant with the ankle
     capsule of ``front_left_leg`` or ``right_back_leg`` shortened from 0.4 to 0.1, generated from
     pybullet_data's ant.xml; ``reset(options={"morphology": ...})`` switches it),
-    ``reward="default" | "distance"``, ``burn_in_steps=0``, ``terminate_when_unhealthy=True``,
+    ``reward="default" | "distance" | "progress"``, ``burn_in_steps=0``, ``terminate_when_unhealthy=True``,
     ``render_mode=None | "rgb_array"`` (TinyRenderer,
     ``render_width=320``, ``render_height=240``, camera 3 m behind the torso, pitch -30°).
 
@@ -445,8 +451,8 @@ class AntBulletEnv(BulletLocomotionEnv):
       the default reward is the same sum.
     - Starting noise comes from Gymnasium's ``np_random`` (PCG64) instead of ``RandomState``.
     - The observation space's bounds are the clip range [-5, 5] of its values (pybullet_envs declares ±inf).
-    - ``reward="distance"``, ``burn_in_steps``, ``terminate_when_unhealthy`` and the morphologies are
-      additions; ``render`` uses the
+    - ``reward="distance"`` / ``"progress"``, ``burn_in_steps``, ``terminate_when_unhealthy`` and the
+      morphologies are additions; ``render`` uses the
       TinyRenderer (no OpenGL), and there is no "human" mode.
 
     ## Vectorisation
@@ -476,7 +482,8 @@ class HalfCheetahBulletEnv(BulletLocomotionEnv):
 
     ## Rewards
     As :class:`AntBulletEnv`, with ``alive`` = +1 while |pitch| < 1 rad and no thigh or shin touches the floor,
-    else -1. ``reward="distance"`` gives the torso's x displacement per step.
+    else -1. ``reward="distance"`` gives the torso's x displacement per step, ``reward="progress"`` the
+    progress term alone.
 
     ## Starting State
     The XML pose, each motor joint at U(-0.1, 0.1) rad, at rest.
@@ -489,7 +496,7 @@ class HalfCheetahBulletEnv(BulletLocomotionEnv):
     As :class:`AntBulletEnv`.
 
     ## Arguments
-    ``reward="default" | "distance"``, ``burn_in_steps=0``, ``render_mode``, ``render_width``,
+    ``reward="default" | "distance" | "progress"``, ``burn_in_steps=0``, ``render_mode``, ``render_width``,
     ``render_height``; ``morphology`` accepts only ``"standard"``; ``terminate_when_unhealthy`` has no
     effect (the cheetah never terminates).
 

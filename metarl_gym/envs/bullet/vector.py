@@ -56,7 +56,8 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
             often — in its M side-by-side rows (static policies, ``episodes = M``) or in M consecutive episodes
             of its one row (plastic policies, one lifetime; the order differs between rows) — so the fitness
             averages over the morphologies. A reset without ``reset_mask`` restarts the cycle.
-        reward: ``"default"`` (pybullet_envs' reward) or ``"distance"`` (torso x displacement per step).
+        reward: ``"default"`` (pybullet_envs' reward), ``"distance"`` (torso x displacement per step, metres)
+            or ``"progress"`` (pybullet_envs' progress term alone, the Hebbian seed's Ant fitness units).
         burn_in_steps: zero-action steps simulated inside each row's reset before its first observation.
         terminate_when_unhealthy: whether the Ant's ``alive < 0`` ends the episode (default True, as
             pybullet_envs); False lets a fallen Ant try to get up until the time limit.
