@@ -261,11 +261,16 @@ class ConvFeatures:
 
 
 def bound_pixel_actions(raw: Tensor, action_space: gym.Space, output: str) -> Tensor:
-    """``bound_actions`` plus the CarRacing head ``[tanh(raw0), sigmoid(raw1), sigmoid(raw2), ...]``."""
+    """``bound_actions`` plus the CarRacing head ``[tanh(raw0), sigmoid(raw1), sigmoid(raw2), ...]``.
+
+    As :func:`~metarl_gym.agents.base.bound_actions`, a row whose raw outputs are not all finite is marked
+    (all NaN), never repaired: ``rollout`` scores it ``-inf``.
+    """
     if output != "carracing" or isinstance(action_space, gym.spaces.Discrete):
         return bound_actions(raw, action_space, "tanh" if output == "carracing" else output)
-    raw = torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)  # as bound_actions: actions are always valid
-    return torch.cat([torch.tanh(raw[:, :1]), torch.sigmoid(raw[:, 1:])], dim=1).reshape(raw.shape[0], *action_space.shape)
+    bad = ~torch.isfinite(raw).all(dim=1, keepdim=True)  # tanh / sigmoid would map ±inf to valid actions
+    out = torch.cat([torch.tanh(raw[:, :1]), torch.sigmoid(raw[:, 1:])], dim=1)
+    return torch.where(bad, torch.nan, out).reshape(raw.shape[0], *action_space.shape)
 
 
 def check_action_space(action_space: gym.Space, output: str, owner: str) -> None:

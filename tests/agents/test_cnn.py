@@ -278,3 +278,21 @@ def test_pixel_hebbian_random_cnn_is_redrawn_per_lifetime_and_plasticity_off_is_
     a2, _ = frozen.act(params, obs, state)
     assert torch.equal(a1, a2)
     assert CAR_ACT.contains(a1[0].numpy())
+
+
+def test_non_finite_outputs_are_marked_not_repaired():
+    policy = CNNPolicy(CAR_OBS, CAR_ACT, preset="ga_carracing")
+    params = policy.random_params(3, generator=torch.Generator().manual_seed(0))
+    params[1, -1] = float("inf")  # fc2 bias of brake -> raw output inf for individual 1
+    a, _ = policy.act(params, frames(3), None)
+    assert torch.isnan(a[1]).all() and torch.isfinite(a[[0, 2]]).all()
+    heb = PixelHebbianPolicy(CAR_OBS, CAR_ACT)
+    p = heb.random_params(2, generator=torch.Generator().manual_seed(0))
+    p[0, : heb.n_synapses * 5] = 1e30  # an exploding rule: inf - inf -> NaN weights
+    state = heb.initial_state(p, torch.Generator().manual_seed(0))
+    for _ in range(3):
+        _, state = heb.act(p, frames(2), state)
+        state = heb.learn(p, state, torch.zeros(2))
+    ok = heb.state_is_finite(state)
+    if ok is not None:  # the Policy contract reports non-finite plastic state
+        assert ok.tolist() == [False, True]
