@@ -50,12 +50,16 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
         num_envs: N, the number of pybullet clients.
         morphology: one morphology name for every row (default ``"standard"``), or a sequence of N names.
             ``reset(options={"morphology": ...})`` changes the morphology of the reset rows (a name or N names).
+            For one lifetime per (individual, morphology), as the Hebbian seed scores morphologies, pass
+            ``names * pop`` with ``N = pop * len(names)``: :func:`~metarl_gym.evolution.rollout.rollout` gives each
+            individual its ``len(names)`` adjacent rows, each a separate lifetime (``examples/hebbian_ant.py``).
         morphology_cycle: M morphology names that rows take in turn (replaces ``morphology``): row ``i``'s
             ``k``-th episode since the last full reset plays ``morphology_cycle[(i + k) % M]``. With
             :func:`metarl_gym.evolution.rollout.rollout` every individual then meets each morphology equally
             often — in its M side-by-side rows (static policies, ``episodes = M``) or in M consecutive episodes
-            of its one row (plastic policies, one lifetime; the order differs between rows) — so the fitness
-            averages over the morphologies. A reset without ``reset_mask`` restarts the cycle.
+            of its one row (plastic policies, one lifetime; the order differs between rows, and a later
+            morphology starts from the weights adapted on the earlier ones) — so the fitness averages over the
+            morphologies. A reset without ``reset_mask`` restarts the cycle.
         reward: ``"default"`` (pybullet_envs' reward), ``"distance"`` (torso x displacement per step, metres)
             or ``"progress"`` (pybullet_envs' progress term alone, the Hebbian seed's Ant fitness units).
         burn_in_steps: zero-action steps simulated inside each row's reset before its first observation.
