@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .base import TorchVectorEnv
+from .limits import NONNEGATIVE, POSITIVE
 from .rendering import draw_cartpole
 
 
@@ -46,6 +48,7 @@ class CartPole(TorchVectorEnv):
 
     state_names = ("x", "x_dot", "theta", "theta_dot")
     task_defaults = {"gravity": 9.8, "masscart": 1.0, "masspole": 0.1, "length": 0.5, "force_mag": 10.0}
+    task_limits = {"gravity": NONNEGATIVE, "masscart": POSITIVE, "masspole": POSITIVE, "length": POSITIVE, "force_mag": NONNEGATIVE}
     velocity_indices = (1, 3)
     tau = 0.02
     theta_threshold = 12 * 2 * math.pi / 360
@@ -71,17 +74,16 @@ class CartPole(TorchVectorEnv):
             **kwargs,
         )
 
-    def _reset_rows(self, mask: Tensor) -> None:
-        start = torch.rand(self.num_envs, 4, generator=self.rng, device=self.device, dtype=self.dtype) * 0.1 - 0.05
-        self.state = torch.where(mask[:, None], start, self.state)
+    def _start_state(self, n: int) -> Tensor:
+        return torch.rand(n, 4, generator=self.rng, device=self.device, dtype=self.dtype) * 0.1 - 0.05
 
-    def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        x, x_dot, theta, theta_dot = state.unbind(dim=1)
-        gravity, masscart, masspole, length, force_mag = (tasks[k] for k in self.task_defaults)
+    def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:
+        x, x_dot, theta, theta_dot = s
+        gravity, masscart, masspole, length, force_mag = (p[k] for k in self.task_defaults)
         total_mass = masspole + masscart
         polemass_length = masspole * length
-        force = torch.where(actions == 1, force_mag, -force_mag)
-        costheta, sintheta = torch.cos(theta), torch.sin(theta)
+        force = xp.where(a == 1, force_mag, -force_mag)
+        costheta, sintheta = xp.cos(theta), xp.sin(theta)
         temp = (force + polemass_length * theta_dot**2 * sintheta) / total_mass
         thetaacc = (gravity * sintheta - costheta * temp) / (length * (4.0 / 3.0 - masspole * costheta**2 / total_mass))
         xacc = temp - polemass_length * thetaacc * costheta / total_mass
@@ -89,12 +91,11 @@ class CartPole(TorchVectorEnv):
         x_dot = x_dot + self.tau * xacc
         theta = theta + self.tau * theta_dot
         theta_dot = theta_dot + self.tau * thetaacc
-        state = torch.stack([x, x_dot, theta, theta_dot], dim=1)
         terminated = (x < -self.x_threshold) | (x > self.x_threshold) | (theta < -self.theta_threshold) | (theta > self.theta_threshold)
-        return state, torch.ones(state.shape[0], dtype=torch.float32, device=state.device), terminated
+        return (x, x_dot, theta, theta_dot), xp.ones_like(x, dtype=xp.float32), terminated
 
-    def observe(self, state: Tensor) -> Tensor:
-        return state.to(torch.float32, copy=True)  # never hand out the physics state itself
+    def observation(self, xp, s: tuple) -> tuple:
+        return s  # observe() stacks the columns into a new array: never the physics state itself
 
     def _render_row(self, row: int) -> np.ndarray:
         x, _, theta, _ = (float(v) for v in self.state[row])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .base import TorchVectorEnv
+from .limits import NONNEGATIVE, POSITIVE
 from .pendulum import _check_common, height_reward, rk4, wrap_angle
 from .rendering import draw_chain
 
@@ -53,6 +55,7 @@ class DoublePendulum(TorchVectorEnv):
 
     state_names = ("theta1", "omega1", "theta2", "omega2")
     task_defaults = {"l1": 1.0, "l2": 1.0, "m1": 1.0, "m2": 1.0, "g": 9.81, "damping": 0.1}
+    task_limits = {"l1": POSITIVE, "l2": POSITIVE, "m1": POSITIVE, "m2": POSITIVE, "g": NONNEGATIVE, "damping": NONNEGATIVE}
     velocity_indices = (2, 5)
     max_speed = 10.0
 
@@ -82,46 +85,46 @@ class DoublePendulum(TorchVectorEnv):
             tasks={"l1": l1, "l2": l2, "m1": m1, "m2": m2, "g": g, "damping": damping},
             **kwargs,
         )
+        self._upright = torch.tensor([math.pi, 0.0, math.pi, 0.0], device=self.device, dtype=self.dtype)
 
-    def _derivative(self, state: Tensor, tasks: dict[str, Tensor], torque: Tensor) -> Tensor:
-        th1, w1, th2, w2 = state.unbind(dim=1)
-        l1, l2, m1, m2, g = (tasks[k] for k in ("l1", "l2", "m1", "m2", "g"))
+    @staticmethod
+    def _derivative(xp, s: tuple, p: dict, torque) -> tuple:
+        th1, w1, th2, w2 = s
+        l1, l2, m1, m2, g = (p[k] for k in ("l1", "l2", "m1", "m2", "g"))
         delta = th1 - th2
-        cos_d, sin_d = torch.cos(delta), torch.sin(delta)
+        cos_d, sin_d = xp.cos(delta), xp.sin(delta)
         m11 = (m1 + m2) * l1 * l1
         m12 = m2 * l1 * l2 * cos_d
         m22 = m2 * l2 * l2
-        r1 = torque - m2 * l1 * l2 * sin_d * w2 * w2 - (m1 + m2) * g * l1 * torch.sin(th1)
-        r2 = m2 * l1 * l2 * sin_d * w1 * w1 - m2 * g * l2 * torch.sin(th2)
+        r1 = torque - m2 * l1 * l2 * sin_d * w2 * w2 - (m1 + m2) * g * l1 * xp.sin(th1)
+        r2 = m2 * l1 * l2 * sin_d * w1 * w1 - m2 * g * l2 * xp.sin(th2)
         det = m11 * m22 - m12 * m12
-        damping = tasks["damping"]
+        damping = p["damping"]
         a1 = (m22 * r1 - m12 * r2) / det - damping * w1
         a2 = (m11 * r2 - m12 * r1) / det - damping * w2
-        return torch.stack([w1, a1, w2, a2], dim=1)
+        return w1, a1, w2, a2
 
     @staticmethod
-    def _height(state: Tensor) -> Tensor:
-        return (1 - torch.cos(state[:, 0])) + (1 - torch.cos(state[:, 2]))
+    def _height(xp, s: tuple):
+        return (1 - xp.cos(s[0])) + (1 - xp.cos(s[2]))
 
-    def _reset_rows(self, mask: Tensor) -> None:
-        noise = (torch.rand(self.num_envs, 4, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1) * self.init_noise
-        start = noise + torch.tensor([math.pi, 0.0, math.pi, 0.0], device=self.device, dtype=self.dtype)
-        self.state = torch.where(mask[:, None], start, self.state)
+    def _start_state(self, n: int) -> Tensor:
+        noise = (torch.rand(n, 4, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1) * self.init_noise
+        return noise + self._upright
 
-    def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        torque = actions[:, 0].clamp(-1.0, 1.0) * self.max_torque
-        previous_height = self._height(state)
-        s = rk4(lambda x: self._derivative(x, tasks, torque), state, self.dt)
+    def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:
+        torque = xp.clip(a[0], -1.0, 1.0) * self.max_torque
+        previous_height = self._height(xp, s)
+        th1, w1, th2, w2 = rk4(lambda x: self._derivative(xp, x, p, torque), s, self.dt)
         speed = self.max_speed
-        state = torch.stack(
-            [wrap_angle(s[:, 0]), s[:, 1].clamp(-speed, speed), wrap_angle(s[:, 2]), s[:, 3].clamp(-speed, speed)], dim=1
-        )
-        rewards = height_reward(self._height(state), previous_height, self.reward_type)
-        return state, rewards, torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
+        s = (wrap_angle(xp, th1), xp.clip(w1, -speed, speed), wrap_angle(xp, th2), xp.clip(w2, -speed, speed))
+        height = self._height(xp, s)
+        rewards = height_reward(xp, height, previous_height, self.reward_type)
+        return s, rewards, xp.zeros_like(height, dtype=xp.bool)
 
-    def observe(self, state: Tensor) -> Tensor:
-        th1, w1, th2, w2 = state.unbind(dim=1)
-        return torch.stack([torch.sin(th1), torch.cos(th1), w1, torch.sin(th2), torch.cos(th2), w2], dim=1).to(torch.float32)
+    def observation(self, xp, s: tuple) -> tuple:
+        th1, w1, th2, w2 = s
+        return xp.sin(th1), xp.cos(th1), w1, xp.sin(th2), xp.cos(th2), w2
 
     def _render_row(self, row: int) -> np.ndarray:
         th1, _, th2, _ = (float(v) for v in self.state[row])

@@ -3,38 +3,41 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import UserError
 from .base import TorchVectorEnv
+from .limits import NONNEGATIVE, POSITIVE
 from .rendering import draw_chain
 
 REWARD_TYPES = ("height", "height_delta")
 
 
-def height_reward(height: Tensor, previous_height: Tensor, reward_type: str) -> Tensor:
+def height_reward(xp, height, previous_height, reward_type: str):
     """``"height"``: the height itself; ``"height_delta"``: its change, negative changes weighted by 1.1."""
     if reward_type == "height":
         return height
     delta = height - previous_height
-    return torch.where(delta < 0, 1.1 * delta, delta)
+    return xp.where(delta < 0, 1.1 * delta, delta)
 
 
-def rk4(derivative, state: Tensor, dt: float) -> Tensor:
-    """One classic Runge-Kutta-4 step of ``d state / dt = derivative(state)``; ``state [N, D]``."""
-    k1 = derivative(state)
-    k2 = derivative(state + 0.5 * dt * k1)
-    k3 = derivative(state + 0.5 * dt * k2)
-    k4 = derivative(state + dt * k3)
-    return state + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+def rk4(derivative, s: tuple, dt: float) -> tuple:
+    """One classic Runge-Kutta-4 step of ``d s / dt = derivative(s)``; ``s`` a tuple of state columns."""
+    k1 = derivative(s)
+    k2 = derivative(tuple(x + 0.5 * dt * k for x, k in zip(s, k1)))
+    k3 = derivative(tuple(x + 0.5 * dt * k for x, k in zip(s, k2)))
+    k4 = derivative(tuple(x + dt * k for x, k in zip(s, k3)))
+    return tuple(x + dt / 6.0 * (a + 2 * b + 2 * c + d) for x, a, b, c, d in zip(s, k1, k2, k3, k4))
 
 
-def wrap_angle(theta: Tensor) -> Tensor:
+def wrap_angle(xp, theta):
     """Wrap to [-π, π), as the MetaRL seed does after every step."""
-    return torch.remainder(theta + math.pi, 2 * math.pi) - math.pi
+    return xp.remainder(theta + math.pi, 2 * math.pi) - math.pi
 
 
 class Pendulum(TorchVectorEnv):
@@ -73,6 +76,7 @@ class Pendulum(TorchVectorEnv):
 
     state_names = ("theta", "omega")
     task_defaults = {"l": 1.0, "m": 1.0, "g": 9.81, "damping": 0.1}
+    task_limits = {"l": POSITIVE, "m": POSITIVE, "g": NONNEGATIVE, "damping": NONNEGATIVE}
     velocity_indices = (2,)
     max_speed = 10.0
 
@@ -100,30 +104,31 @@ class Pendulum(TorchVectorEnv):
             tasks={"l": l, "m": m, "g": g, "damping": damping},
             **kwargs,
         )
+        self._upright = torch.tensor([math.pi, 0.0], device=self.device, dtype=self.dtype)  # cached: no copy per reset
 
-    def _derivative(self, state: Tensor, tasks: dict[str, Tensor], torque: Tensor) -> Tensor:
-        theta, omega = state[:, 0], state[:, 1]
-        l, m, g, damping = tasks["l"], tasks["m"], tasks["g"], tasks["damping"]
-        alpha = -(g / l) * torch.sin(theta) + torque / (m * l * l) - damping * omega
-        return torch.stack([omega, alpha], dim=1)
+    @staticmethod
+    def _derivative(xp, s: tuple, p: dict, torque) -> tuple:
+        theta, omega = s
+        l, m, g, damping = p["l"], p["m"], p["g"], p["damping"]
+        alpha = -(g / l) * xp.sin(theta) + torque / (m * l * l) - damping * omega
+        return omega, alpha
 
-    def _reset_rows(self, mask: Tensor) -> None:
-        noise = (torch.rand(self.num_envs, 2, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1) * self.init_noise
-        start = noise + torch.tensor([math.pi, 0.0], device=self.device, dtype=self.dtype)
-        self.state = torch.where(mask[:, None], start, self.state)
+    def _start_state(self, n: int) -> Tensor:
+        noise = (torch.rand(n, 2, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1) * self.init_noise
+        return noise + self._upright
 
-    def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        torque = actions[:, 0].clamp(-1.0, 1.0) * self.max_torque
-        previous_height = 1 - torch.cos(state[:, 0])
-        s = rk4(lambda x: self._derivative(x, tasks, torque), state, self.dt)
-        state = torch.stack([wrap_angle(s[:, 0]), s[:, 1].clamp(-self.max_speed, self.max_speed)], dim=1)
-        height = 1 - torch.cos(state[:, 0])
-        rewards = height_reward(height, previous_height, self.reward_type)
-        return state, rewards, torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
+    def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:
+        torque = xp.clip(a[0], -1.0, 1.0) * self.max_torque
+        previous_height = 1 - xp.cos(s[0])
+        theta, omega = rk4(lambda x: self._derivative(xp, x, p, torque), s, self.dt)
+        s = (wrap_angle(xp, theta), xp.clip(omega, -self.max_speed, self.max_speed))
+        height = 1 - xp.cos(s[0])
+        rewards = height_reward(xp, height, previous_height, self.reward_type)
+        return s, rewards, xp.zeros_like(height, dtype=xp.bool)
 
-    def observe(self, state: Tensor) -> Tensor:
-        theta, omega = state[:, 0], state[:, 1]
-        return torch.stack([torch.sin(theta), torch.cos(theta), omega], dim=1).to(torch.float32)
+    def observation(self, xp, s: tuple) -> tuple:
+        theta, omega = s
+        return xp.sin(theta), xp.cos(theta), omega
 
     def _render_row(self, row: int) -> np.ndarray:
         theta, l = float(self.state[row, 0]), float(self.tasks["l"][row])
@@ -138,10 +143,11 @@ class Pendulum(TorchVectorEnv):
 
 def _check_common(reward_type: str, dt: float, init_noise: float, max_torque: float) -> None:
     if reward_type not in REWARD_TYPES:
-        raise ValueError(f"reward_type must be one of {REWARD_TYPES}, got {reward_type!r}")
-    if not dt > 0:
-        raise ValueError(f"dt must be positive, got {dt!r}")
-    if not init_noise >= 0:
-        raise ValueError(f"init_noise must be >= 0, got {init_noise!r}")
-    if not max_torque >= 0:
-        raise ValueError(f"max_torque must be >= 0, got {max_torque!r}")
+        raise UserError(f"reward_type must be one of {REWARD_TYPES}, got {reward_type!r}")
+    for name, value, interval in (("dt", dt, POSITIVE), ("init_noise", init_noise, NONNEGATIVE), ("max_torque", max_torque, NONNEGATIVE)):
+        try:
+            ok = interval.contains(float(value))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise UserError(f"{name} must lie in {interval.describe()}, got {value!r}")

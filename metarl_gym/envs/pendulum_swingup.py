@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .base import TorchVectorEnv
+from .limits import NONNEGATIVE, POSITIVE
 from .pendulum import wrap_angle
 from .rendering import draw_chain
 
@@ -45,6 +47,7 @@ class PendulumSwingup(TorchVectorEnv):
 
     state_names = ("theta", "theta_dot")
     task_defaults = {"g": 10.0, "m": 1.0, "l": 1.0}
+    task_limits = {"g": NONNEGATIVE, "m": POSITIVE, "l": POSITIVE}
     velocity_indices = (2,)
     max_speed = 8.0
     max_torque = 2.0
@@ -59,25 +62,24 @@ class PendulumSwingup(TorchVectorEnv):
             tasks={"g": g, "m": m, "l": l},
             **kwargs,
         )
+        self._scale = torch.tensor([math.pi, 1.0], device=self.device, dtype=self.dtype)  # cached: no copy per reset
 
-    def _reset_rows(self, mask: Tensor) -> None:
-        u = torch.rand(self.num_envs, 2, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1
-        start = u * torch.tensor([math.pi, 1.0], device=self.device, dtype=self.dtype)
-        self.state = torch.where(mask[:, None], start, self.state)
+    def _start_state(self, n: int) -> Tensor:
+        u = torch.rand(n, 2, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1
+        return u * self._scale
 
-    def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        th, thdot = state[:, 0], state[:, 1]
-        g, m, l = tasks["g"], tasks["m"], tasks["l"]
-        u = actions[:, 0].clamp(-self.max_torque, self.max_torque)
-        costs = wrap_angle(th) ** 2 + 0.1 * thdot**2 + 0.001 * u**2
-        newthdot = (thdot + (3 * g / (2 * l) * torch.sin(th) + 3.0 / (m * l**2) * u) * self.dt).clamp(-self.max_speed, self.max_speed)
+    def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:
+        th, thdot = s
+        g, m, l = p["g"], p["m"], p["l"]
+        u = xp.clip(a[0], -self.max_torque, self.max_torque)
+        costs = wrap_angle(xp, th) ** 2 + 0.1 * thdot**2 + 0.001 * u**2
+        newthdot = xp.clip(thdot + (3 * g / (2 * l) * xp.sin(th) + 3.0 / (m * l**2) * u) * self.dt, -self.max_speed, self.max_speed)
         newth = th + newthdot * self.dt
-        state = torch.stack([newth, newthdot], dim=1)
-        return state, -costs, torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
+        return (newth, newthdot), -costs, xp.zeros_like(costs, dtype=xp.bool)
 
-    def observe(self, state: Tensor) -> Tensor:
-        th, thdot = state[:, 0], state[:, 1]
-        return torch.stack([torch.cos(th), torch.sin(th), thdot], dim=1).to(torch.float32)
+    def observation(self, xp, s: tuple) -> tuple:
+        th, thdot = s
+        return xp.cos(th), xp.sin(th), thdot
 
     def _render_row(self, row: int) -> np.ndarray:
         th, l = float(self.state[row, 0]), float(self.tasks["l"][row])
