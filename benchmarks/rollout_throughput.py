@@ -6,13 +6,16 @@ format with the mode appended::
 
     P=<pop> env_steps_per_s=<float> peak_rss_mb=<float> mode=<mode> [compile_s=<float>]
 
-Modes: ``rollout`` (evolution.rollout.rollout), ``fast`` (evolution.fast_rollout, eager, blocks of rows) and
-``fast_compiled`` (the same with torch.compile). ``--with-anchors`` also runs the anchor scripts with
-``--anchor-python`` (gymnax needs ``pip install jax gymnax six`` in that interpreter) and prints the ratios.
-Timing: best of 3 after one warm-up call (the warm-up of fast_compiled includes compilation: compile_s).
+Modes (all through :func:`metarl_gym.evolution.rollout.rollout`): ``loop`` (``engine="loop"``), ``default``
+(what ``metarl-gym evolve`` runs without a ``rollout:`` section: ``engine="auto"``, the default block size, eager;
+here the blocked engine) and ``compiled`` (``engine="blocked", compile=True``). ``--block-size`` overrides the
+block size of ``default`` / ``compiled`` (a block-size sweep: ``--modes default --block-size 256 1024 4096``).
+``--with-anchors`` also runs the anchor scripts with ``--anchor-python`` (gymnax needs
+``pip install jax gymnax six`` in that interpreter) and prints the ratios.
+Timing: best of 3 after one warm-up call (the warm-up of compiled includes compilation: compile_s).
 
-Usage: python benchmarks/rollout_throughput.py [--sizes 1000 10000] [--modes rollout fast fast_compiled]
-       [--threads 2] [--block-size 512] [--with-anchors --anchor-python /work/venv-bench/bin/python]
+Usage: python benchmarks/rollout_throughput.py [--sizes 1000 10000] [--modes loop default compiled]
+       [--threads 2] [--block-size N ...] [--with-anchors --anchor-python /work/venv/bin/python]
 """
 
 from __future__ import annotations
@@ -26,40 +29,35 @@ import time
 from pathlib import Path
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "anchors"
-MODES = ("rollout", "fast", "fast_compiled")
+MODES = ("loop", "default", "compiled")
 
 
-def measure(mode: str, pop: int, steps: int, threads: int, block_size: int, steps_per_call: int, repeats: int = 3) -> dict:
+def measure(mode: str, pop: int, steps: int, threads: int, block_size: int | None, repeats: int = 3) -> dict:
     """Env steps per second of one mode at one population size (run in a child process)."""
     import gymnasium as gym
     import torch
 
     import metarl_gym  # noqa: F401
     from metarl_gym.agents.mlp import MLPPolicy
-    from metarl_gym.evolution.fast_rollout import fast_rollout
     from metarl_gym.evolution.rollout import rollout
 
     torch.set_num_threads(threads)
     env = gym.make_vec("MetaRL/PendulumSwingup-v1", num_envs=pop, vectorization_mode="vector_entry_point", max_episode_steps=steps)
     policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=(32, 32), activation="tanh", output="tanh")
     params = policy.random_params(pop, generator=torch.Generator().manual_seed(0))
-    if mode == "rollout":
-        call = lambda: rollout(env, policy, params, seed=0)  # noqa: E731
-    else:
-        compiled = mode == "fast_compiled"
-        call = lambda: fast_rollout(  # noqa: E731
-            env, policy, params, seed=0, block_size=block_size, compile=compiled, steps_per_call=steps_per_call
-        )
+    kwargs = {"loop": {"engine": "loop"}, "default": {"block_size": block_size},
+              "compiled": {"engine": "blocked", "block_size": block_size, "compile": True}}[mode]
+    call = lambda: rollout(env, policy, params, seed=0, return_stats=True, **kwargs)  # noqa: E731
     start = time.perf_counter()
-    call()  # warm-up (compiles in fast_compiled)
+    _, stats = call()  # warm-up (compiles in compiled)
     warmup_s = time.perf_counter() - start
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         call()
         best = min(best, time.perf_counter() - start)
-    out = {"env_steps_per_s": pop * steps / best}
-    if mode == "fast_compiled":
+    out = {"env_steps_per_s": pop * steps / best, "engine": stats["engine"]}
+    if mode == "compiled":
         out["compile_s"] = max(0.0, warmup_s - best)
     return out
 
@@ -83,10 +81,13 @@ def run_child(cmd: list[str], env=None) -> tuple[str, float]:
 def _child_main(args) -> None:
     import resource
 
-    out = measure(args.child, args.child_pop, args.steps, args.threads, args.block_size, args.steps_per_call)
+    block = args.block_size[0] if args.block_size else None
+    out = measure(args.child, args.child_pop, args.steps, args.threads, block)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     extra = f" compile_s={out['compile_s']:.1f}" if "compile_s" in out else ""
-    print(f"P={args.child_pop} env_steps_per_s={out['env_steps_per_s']:.0f} peak_rss_mb={peak:.1f} mode={args.child}{extra}", flush=True)
+    blk = f" block_size={block if block is not None else 'default'}" if args.child != "loop" else ""
+    print(f"P={args.child_pop} env_steps_per_s={out['env_steps_per_s']:.0f} peak_rss_mb={peak:.1f} mode={args.child} "
+          f"engine={out['engine']}{blk}{extra}", flush=True)
 
 
 def run_anchor(python: str, script: str, pop: int, steps: int) -> tuple[float, float]:
@@ -106,10 +107,10 @@ def main():
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in our children (the anchors use 2)")
-    parser.add_argument("--block-size", type=int, default=512, help="fast modes: individuals per block")
-    parser.add_argument("--steps-per-call", type=int, default=20, help="fast_compiled: env steps per compiled call")
+    parser.add_argument("--block-size", type=int, nargs="+", default=None,
+                        help="rows per block of default / compiled (several: a sweep); default: rollout's default")
     parser.add_argument("--with-anchors", action="store_true", help="also run gymnax_pop.py and torch_ref_pop.py")
-    parser.add_argument("--anchor-python", default="/work/venv-bench/bin/python", help="interpreter with jax, gymnax and torch")
+    parser.add_argument("--anchor-python", default=sys.executable, help="interpreter with jax, gymnax and torch")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--child-pop", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -117,15 +118,18 @@ def main():
         _child_main(args)
         return
 
-    common = ["--steps", str(args.steps), "--threads", str(args.threads), "--block-size", str(args.block_size),
-              "--steps-per-call", str(args.steps_per_call)]
+    common = ["--steps", str(args.steps), "--threads", str(args.threads)]
+    blocks = args.block_size or [None]
     for pop in args.sizes:
         ours = {}
         for mode in args.modes:
-            stdout, _ = run_child([sys.executable, os.path.abspath(__file__), "--child", mode, "--child-pop", str(pop), *common])
-            line = stdout.strip().splitlines()[-1]
-            print(line, flush=True)
-            ours[mode] = float(re.search(r"env_steps_per_s=([0-9.]+)", line).group(1))
+            for block in blocks if mode != "loop" else [None]:
+                extra = ["--block-size", str(block)] if block is not None else []
+                stdout, _ = run_child([sys.executable, os.path.abspath(__file__), "--child", mode, "--child-pop", str(pop), *common, *extra])
+                line = stdout.strip().splitlines()[-1]
+                print(line, flush=True)
+                name = mode if block is None or len(blocks) == 1 else f"{mode}@{block}"
+                ours[name] = float(re.search(r"env_steps_per_s=([0-9.]+)", line).group(1))
         if not args.with_anchors:
             continue
         anchors = {}

@@ -151,3 +151,57 @@ def test_per_individual_tasks():
     fitness = rollout(env, policy, torch.zeros(2, policy.num_params).repeat(2, 1), tasks=tasks, seed=0)
     torch.testing.assert_close(env.unwrapped.tasks["g"], tasks["g"])
     assert fitness.unique().numel() == 4  # different gravity, different falls
+
+
+def _spy_tasks(env):
+    """Record the task parameters every transition of the env sees: a list of ``{name: [N]}``."""
+    base, seen = env.unwrapped, []
+    original = base.transition
+
+    def transition(state, tasks, actions):
+        seen.append({k: v.clone() for k, v in tasks.items()})
+        return original(state, tasks, actions)
+
+    base.transition = transition
+    return seen
+
+
+@pytest.mark.parametrize("autoreset_mode", ["next_step", "same_step"])
+def test_tasks_are_drawn_once_per_lifetime(autoreset_mode):
+    """task_ranges: every episode of a lifetime (a row) sees the physics its first reset drew; lifetimes differ."""
+    env = make_env("MetaRL/Pendulum-v0", 8, max_episode_steps=10, task_ranges={"g": (2.0, 20.0), "m": (0.5, 2.0)},
+                   autoreset_mode=autoreset_mode)
+    policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[4])
+    params = torch.randn(4, policy.num_params, generator=torch.Generator().manual_seed(0))
+    seen = _spy_tasks(env)
+    _, stats = rollout(env, policy, params, num_episodes=6, seed=0, return_stats=True)  # 2 lifetimes x 3 episodes
+    assert stats["episodes"] == 24 and len(seen) >= 30
+    for name in ("g", "m"):
+        steps = torch.stack([s[name] for s in seen[:30]])  # [steps, rows]: the 3 x 10 steps of the lifetimes
+        assert (steps == steps[0]).all(), name  # the same physics in every step of every episode
+        assert steps[0].unique().numel() == 8  # every lifetime (and so every individual) its own draw
+    first = seen[0]["g"].clone()
+    seen.clear()
+    rollout(env, policy, params, num_episodes=6, seed=1)
+    assert not torch.equal(seen[0]["g"], first)  # another evaluation seed, other draws
+
+
+def test_explicit_tasks_and_trial_wrapped_envs_keep_the_lifetime_task():
+    from metarl_gym.envs.wrappers import Trial
+
+    tasks = {"g": torch.tensor([3.0, 6.0, 12.0])}
+    env = make_env("MetaRL/Pendulum-v0", 3, max_episode_steps=8, task_ranges={"g": (2.0, 20.0)})
+    policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[4])
+    seen = _spy_tasks(env)
+    rollout(env, policy, torch.zeros(3, policy.num_params), num_episodes=3, seed=0, tasks=tasks)
+    lifetime = seen[:24]  # 3 episodes of 8 steps (steps after the lifetime, until the next alive check, earn nothing)
+    assert len(seen) >= 24 and all(torch.equal(s["g"].to(torch.float32), tasks["g"]) for s in lifetime)
+
+    trial = Trial(make_env("MetaRL/Pendulum-v0", 6, max_episode_steps=8, task_ranges={"g": (2.0, 20.0)}), episodes_per_trial=1)
+    policy = MLPPolicy(trial.single_observation_space, trial.single_action_space, hidden_sizes=[4])
+    params = torch.randn(3, policy.num_params, generator=torch.Generator().manual_seed(1))
+    seen = _spy_tasks(trial)
+    fitness, stats = rollout(trial, policy, params, num_episodes=6, seed=0, return_stats=True)
+    g = torch.stack([s["g"] for s in seen[:24]])  # 3 episodes of 8 steps per row
+    assert stats["engine"] == "loop" and torch.isfinite(fitness).all()
+    assert (g == g[0]).all() and g[0].unique().numel() == 6
