@@ -134,7 +134,10 @@ def torch_entry_point(spec) -> type[TorchVectorEnv] | None:
     if isinstance(entry, str):
         from gymnasium.envs.registration import load_env_creator
 
-        entry = load_env_creator(entry)
+        try:
+            entry = load_env_creator(entry)
+        except ImportError:  # e.g. Gymnasium's jax envs without jax: not a torch env
+            return None
     return entry if isinstance(entry, type) and issubclass(entry, TorchVectorEnv) else None
 
 

@@ -1,12 +1,19 @@
-"""ER-MRL loop with tiny budgets: search space, a study that runs and resumes exactly, test protocol, generalisation."""
+"""ER-MRL loop with tiny budgets: search space, a study that runs and resumes exactly, test protocol, generalisation,
+run-directory safety (no data loss after the checkpoint write, crafted pickles refused), one-line user errors."""
 
+import csv
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
+import torch
+import yaml
 
-from metarl_gym.baselines.er_mrl import SEARCH_BOUNDS, decode, encode, parameter_names, resolve_er_mrl_config, run_er_mrl
+from metarl_gym.baselines.er_mrl import SEARCH_BOUNDS, decode, encode, main, parameter_names, resolve_er_mrl_config, run_er_mrl, run_trial
+from metarl_gym.errors import UserError
+from metarl_gym.run_dir import RunDir
 
 
 def tiny_config(**overrides):
@@ -42,7 +49,7 @@ def test_search_space_is_log_scaled_within_the_bounds():
 def test_study_runs_tests_and_resumes(tmp_path):
     summary = run_er_mrl(tiny_config(), tmp_path / "a", progress=False)
     run_dir = tmp_path / "a"
-    for name in ("config.yaml", "study.pkl", "history.json", "metrics.csv", "best.json", "comparison.png", "test_summary.json"):
+    for name in ("run.json", "config.yaml", "checkpoint.pt", "history.json", "metrics.csv", "best.json", "fitness.png", "comparison.png", "test_summary.json"):
         assert (run_dir / name).exists(), name
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history) == 2 and all(math.isfinite(h["fitness"]) for h in history)
@@ -64,7 +71,7 @@ def test_study_runs_tests_and_resumes(tmp_path):
     assert straight["best"] == more["best"]
     assert len((run_dir / "metrics.csv").read_text().strip().splitlines()) == 3
 
-    with pytest.raises(ValueError, match="config key 'fitness'"):
+    with pytest.raises(UserError, match=r"config key\(s\) \['fitness.seeds'\] differ"):
         run_er_mrl(tiny_config(fitness={"seeds": 2, "total_timesteps": 64}), run_dir, progress=False)
 
 
@@ -93,7 +100,7 @@ def test_generalisation_with_normalised_fitness_and_workers(tmp_path):
     "overrides, key",
     [
         (dict(envs=[]), "envs"),
-        (dict(envs=[{"id": "MetaRL/Nope-v0"}]), "envs.0.env.id"),
+        (dict(envs=[{"id": "MetaRL/Nope-v0"}]), "envs.0.id"),
         (dict(search={"popsize": 1}), "search.popsize"),
         (dict(search={"sigma0": 2.0}), "search.sigma0"),
         (dict(search={"x0": {"spectral_radius": 1e3}}), "search.x0.spectral_radius"),
@@ -103,8 +110,149 @@ def test_generalisation_with_normalised_fitness_and_workers(tmp_path):
         (dict(ppo={"n_envs": 2, "algorithm_kwargs": {"nsteps": 4}}), "ppo.algorithm_kwargs.nsteps"),
         (dict(envs=[{"id": "MetaRL/CartPole-v1"}, {"id": "MetaRL/DoublePendulum-v0"}]), "envs.1.target_score"),
         (dict(generations=3), "generations"),
+        (dict(envs=[{"id": "MetaRL/CartPole-v1", "mask_velocity": "false"}]), "envs.0.mask_velocity"),
+        (dict(envs=[{"id": "MetaRL/CartPole-v1", "kwargs": {"gravty": 1.0}}]), "envs.0.kwargs.gravty"),
+        (dict(envs=[{"id": "MetaRL/CartPole-v1", "kwargs": {"length": float("nan")}}]), "envs.0.kwargs.length"),
+        (dict(ppo={"algorithm_kwargs": {"learning_rate": "exp_1"}}), "ppo.algorithm_kwargs.learning_rate"),
+        (dict(ppo={"algorithm_kwargs": {"seed": 1}}), "ppo.algorithm_kwargs.seed"),
+        (dict(seed=-1), "seed"),
     ],
 )
 def test_config_errors_name_the_key(overrides, key):
     with pytest.raises(ValueError, match=f"config key '{key}'"):
         resolve_er_mrl_config(tiny_config(**overrides))
+
+
+def study_rows(run_dir):
+    """metrics.csv rows without wall_s (the only column allowed to differ between runs)."""
+    with open(run_dir / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k != "wall_s"} for row in csv.DictReader(f)]
+
+
+def test_kill_after_the_checkpoint_write_keeps_the_last_generation(tmp_path, monkeypatch):
+    """The seed wrote study.pkl first, so a kill right after it lost that generation from metrics.csv and
+    history.json. Now the checkpoint is written last: everything it accounts for is already on disk."""
+    config = tiny_config(search={"generations": 2, "popsize": 2, "sigma0": 0.3})
+    direct = run_er_mrl(config, tmp_path / "direct", progress=False, test=False)
+
+    original = RunDir.save_checkpoint
+    saves = []
+
+    def save_then_die(self, obj):
+        original(self, obj)
+        saves.append(obj["strategy"]["generation"])
+        if obj["strategy"]["generation"] == 2:
+            raise KeyboardInterrupt  # the process dies right after writing generation 2's checkpoint
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_er_mrl(config, tmp_path / "killed", progress=False, test=False)
+    monkeypatch.setattr(RunDir, "save_checkpoint", original)
+    assert saves == [0, 1, 2]
+    killed = tmp_path / "killed"
+    assert study_rows(killed) == study_rows(tmp_path / "direct")
+    assert json.loads((killed / "history.json").read_text()) == json.loads((tmp_path / "direct" / "history.json").read_text())
+    resumed = run_er_mrl(config, killed, progress=False, test=False)
+    assert resumed["best"] == direct["best"] and resumed["generations"] == 2
+    assert study_rows(killed) == study_rows(tmp_path / "direct")
+
+
+def test_kill_before_the_checkpoint_write_recomputes_the_generation(tmp_path, monkeypatch):
+    """A metrics row (and history) written for a generation whose checkpoint never landed is cut back on resume."""
+    config = tiny_config(search={"generations": 2, "popsize": 2, "sigma0": 0.3})
+    run_er_mrl(config, tmp_path / "direct", progress=False, test=False)
+    original = RunDir.save_checkpoint
+
+    def die_before(self, obj):
+        if obj["strategy"]["generation"] == 2:
+            raise KeyboardInterrupt
+        original(self, obj)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", die_before)
+    with pytest.raises(KeyboardInterrupt):
+        run_er_mrl(config, tmp_path / "killed", progress=False, test=False)
+    monkeypatch.setattr(RunDir, "save_checkpoint", original)
+    killed = tmp_path / "killed"
+    with open(killed / "metrics.csv", "a") as f:
+        f.write("3,0.5,0.")  # and a partial line, as a kill in the middle of a row leaves
+    run_er_mrl(config, killed, progress=False, test=False)
+    assert study_rows(killed) == study_rows(tmp_path / "direct")
+    assert json.loads((killed / "history.json").read_text()) == json.loads((tmp_path / "direct" / "history.json").read_text())
+
+
+class _Marker:
+    """Pickles to a call that creates a marker file: what a crafted file would run on load."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_crafted_pickles_are_refused_and_never_run(tmp_path):
+    marker = tmp_path / "marker"
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "study.pkl").write_bytes(pickle.dumps({"es": _Marker(marker)}))
+    with pytest.raises(UserError, match="study.pkl is an ER-MRL study of an older version, stored as a pickle"):
+        run_er_mrl(tiny_config(), legacy, progress=False, test=False)
+    assert not marker.exists()
+
+    run = tmp_path / "run"
+    run_er_mrl(tiny_config(), run, progress=False, test=False)
+    torch.save({"format": 1, "strategy": _Marker(marker)}, run / "checkpoint.pt")
+    with pytest.raises(UserError, match="refusing to load .*checkpoint.pt"):
+        run_er_mrl(tiny_config(), run, progress=False, test=False)
+    assert not marker.exists()
+
+
+def test_run_directory_of_another_kind_or_in_use_is_refused(tmp_path):
+    RunDir(tmp_path / "evolve", "evolve").create({"generations": 1})
+    with pytest.raises(UserError, match="holds an? evolve run"):
+        run_er_mrl(tiny_config(), tmp_path / "evolve", progress=False, test=False)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="files metarl-gym did not write"):
+        run_er_mrl(tiny_config(), foreign, progress=False, test=False)
+    assert (foreign / "notes.txt").read_text() == "mine"
+    busy = RunDir(tmp_path / "busy", "er_mrl")
+    run_er_mrl(tiny_config(), tmp_path / "busy", progress=False, test=False)
+    with busy.open_existing().lock(), pytest.raises(UserError, match="in use by another process"):
+        run_er_mrl(tiny_config(search={"generations": 2, "popsize": 2, "sigma0": 0.3}), tmp_path / "busy", progress=False, test=False)
+
+
+def test_trials_go_through_the_given_map_function(tmp_path):
+    calls = []
+
+    def recording_map(fn, specs):
+        calls.append((fn, [s["kind"] for s in specs]))
+        return [fn(yaml.safe_load(yaml.safe_dump(s))) for s in specs]  # plain YAML-able specs, as Ray would ship them
+
+    mapped = run_er_mrl(tiny_config(), tmp_path / "mapped", progress=False, map_fn=recording_map)
+    assert calls[0] == (run_trial, ["score", "score"])  # one call per generation: popsize x envs x seeds trials
+    assert [kinds for _, kinds in calls[1:]] == [["test"]] * 4  # then the test runs, one batch per worker
+    local = run_er_mrl(tiny_config(), tmp_path / "local", progress=False)
+    assert mapped["best"] == local["best"] and mapped["test"] == local["test"]
+
+
+def test_command_line_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(tiny_config()))
+    assert main(["--config", str(path), "--run-dir", str(tmp_path / "r"), "search.popsize=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: config key 'search.popsize': must be an integer >= 2")
+    path.write_text("envs:\n  - id: [unclosed\n")
+    assert main(["--config", str(path), "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{path}:3:1" in err
+
+
+def test_progress_bar_and_command_line_run(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(test={"seeds": 1, "total_timesteps": 64})))
+    assert main(["--config", str(path), "--run-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr()
+    assert "er-mrl study" in out.err and "1/1" in out.err and "er-mrl test" in out.err
+    assert "best reservoir:" in out.out and "plain PPO" in out.out

@@ -1,0 +1,35 @@
+"""ER-MRL: evolving reservoir hyper-parameters with CMA-ES around an SB3 PPO learner, on MetaRL envs.
+
+Léger, Hamon, Nisioti, Hinaut & Moulin-Frier 2024, "Evolving Reservoirs for Meta Reinforcement Learning",
+EvoApplications (LNCS), arXiv 2312.06695 — the reservoir is Jaeger's echo-state network
+(:mod:`metarl_gym.agents.reservoir`, fed by :mod:`metarl_gym.envs.reservoir`); the outer loop is CMA-ES
+(Hansen & Ostermeier 2001) through :class:`metarl_gym.evolution.CMAES`.
+
+The two nested loops:
+
+* **inner (a lifetime)**: PPO learns a policy on the states of reservoirs that encode the (velocity-masked)
+  observation, the previous action and the previous reward; a run's score is the mean return of its last
+  ``fitness.last_episodes`` episodes.
+* **outer (evolution)**: CMA-ES searches per reservoir the spectral radius ∈ [1e-4, 1e2], leak rate ∈ [1e-2, 1]
+  and input scaling ∈ [1e-1, 10] in log scale; a candidate's fitness is its mean score over ``fitness.seeds``
+  PPO seeds (each seed also draws the reservoir's random matrices: hyper-parameters are evolved, not weights).
+
+Then the test protocol: the best reservoirs + PPO against plain PPO on the test env over ``test.seeds`` seeds.
+
+Modules: :mod:`.config` (schema), :mod:`.search_space` (coordinates <-> hyper-parameters), :mod:`.workers`
+(``run_trial(spec) -> dict`` and map functions), :mod:`.study` (CMA-ES on a RunDir, resumable),
+:mod:`.protocol` (the test), :mod:`.plots`, :mod:`.experiment` (``run_er_mrl``, the command line).
+"""
+
+from .config import SCHEMA, TARGET_SCORES, resolve_er_mrl_config
+from .experiment import main, run_er_mrl
+from .protocol import run_test_protocol
+from .search_space import SEARCH_BOUNDS, decode, encode, parameter_names, reservoir_config
+from .study import METRIC_COLUMNS, Study, evaluate_candidates
+from .workers import LocalMap, ppo_config, random_policy_score, run_trial
+
+__all__ = [
+    "LocalMap", "METRIC_COLUMNS", "SCHEMA", "SEARCH_BOUNDS", "Study", "TARGET_SCORES", "decode", "encode", "evaluate_candidates",
+    "main", "parameter_names", "ppo_config", "random_policy_score", "reservoir_config", "resolve_er_mrl_config",
+    "run_er_mrl", "run_test_protocol", "run_trial",
+]

@@ -1,0 +1,152 @@
+"""Fault injection for the ER-MRL study: SIGKILL at seeded random points — before, in the middle of and after
+run-directory writes, and at a random moment — then resume; the result must be the uninterrupted run's.
+
+Each run is a child process (``python -c CHILD``) so that SIGKILL is real: no ``finally`` runs, no buffer is
+flushed. The child counts its run-directory writes (RunDir.write_bytes / append_metrics, every file goes through
+one of them) and, when ``KILL_AT`` says so, kills itself at write number K: before it, half-way through it (half
+the bytes in the temporary file, or half a metrics row appended), or right after it.
+"""
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+CONFIG = {
+    "envs": [{"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 20}, "mask_velocity": True}],
+    "seed": 3,
+    "device": "cpu",
+    "workers": 1,
+    "threads": 1,
+    "reservoir": {"nb_res": 1, "units": 8},
+    "search": {"generations": 2, "popsize": 2, "sigma0": 0.3},
+    "fitness": {"seeds": 1, "total_timesteps": 48, "last_episodes": 5},
+    "ppo": {"n_envs": 2, "algorithm_kwargs": {"n_steps": 8, "batch_size": 16, "n_epochs": 1, "policy_kwargs": {"net_arch": [4]}}},
+    "test": {"seeds": 1, "total_timesteps": 96},
+}
+
+INJECT = r"""
+import contextlib, os, signal
+from metarl_gym import run_dir as rdm
+
+kill_at = int(os.environ.get("KILL_AT", "0"))
+mode = os.environ.get("KILL_MODE", "after")
+count = [0]
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+original_atomic_file = rdm.atomic_file
+@contextlib.contextmanager
+def atomic_file(path):
+    # every whole-file write of a RunDir (write_bytes, atomic_path, truncate_metrics) goes through here
+    count[0] += 1
+    hit = count[0] == kill_at
+    if hit and mode == "before":
+        die()
+    with original_atomic_file(path) as tmp:
+        yield tmp
+        if hit and mode == "mid":
+            die()  # the temporary file written, not yet renamed over the target
+    if hit:
+        die()
+rdm.atomic_file = atomic_file
+
+original_append = rdm.RunDir.append_metrics
+def append_metrics(self, row, columns=None):
+    count[0] += 1
+    hit = count[0] == kill_at
+    if hit and mode == "before":
+        die()
+    if hit and mode == "mid":
+        with open(self.path("metrics.csv"), "a") as f:
+            f.write(",".join(str(v) for v in row.values())[:7])  # half a row
+        die()
+    original_append(self, row, columns)
+    if hit:
+        die()
+rdm.RunDir.append_metrics = append_metrics
+"""
+
+CHILD = INJECT + r"""
+import json, sys
+from metarl_gym.baselines.er_mrl import run_er_mrl
+
+run_er_mrl(json.loads(os.environ["CONFIG"]), sys.argv[1], progress=False)
+"""
+
+
+def run_child(run_dir, kill_at=0, mode="after", kill_after_s=None):
+    """Run the study in a child process; returns its exit status (-SIGKILL when it was killed) and stderr."""
+    env = {**os.environ, "CONFIG": json.dumps(CONFIG), "KILL_AT": str(kill_at), "KILL_MODE": mode}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(run_dir)], env=env, stderr=subprocess.PIPE, text=True)
+    if kill_after_s is not None:
+        try:
+            proc.wait(kill_after_s)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
+def count_writes(run_dir, monkeypatch):
+    """Run the study here (the uninterrupted reference) and count its writes, as the child counts them."""
+    from metarl_gym import run_dir as rdm
+    from metarl_gym.baselines.er_mrl import run_er_mrl
+
+    monkeypatch.setenv("KILL_AT", "0")
+    scope = {}
+    exec(INJECT, scope)  # the same counting wrappers, never killing (KILL_AT=0)
+    try:
+        run_er_mrl(CONFIG, run_dir, progress=False)
+    finally:
+        rdm.atomic_file = scope["original_atomic_file"]
+        rdm.RunDir.append_metrics = scope["original_append"]
+    return scope["count"][0]
+
+
+def outcome(run_dir):
+    """Everything a finished run records that must not depend on interruptions (wall-clock columns dropped)."""
+    def rows(path):
+        with open(path) as f:
+            return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]
+
+    out = {name: json.loads((run_dir / name).read_text()) for name in ("history.json", "best.json", "test_summary.json")}
+    out["metrics.csv"] = rows(run_dir / "metrics.csv")
+    for condition in ("ppo", "res_ppo"):
+        seed_dir = run_dir / "test" / condition / "seed_0"
+        out[f"{condition}/metrics.csv"] = rows(seed_dir / "metrics.csv")
+        result = json.loads((seed_dir / "result.json").read_text())
+        assert result["last_row"] is not None, "no test episode finished: raise test.total_timesteps"
+        result["last_row"].pop("wall_s")
+        out[f"{condition}/result.json"] = result
+    return out
+
+
+def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_result(tmp_path, monkeypatch):
+    t0 = time.perf_counter()
+    total = count_writes(tmp_path / "reference", monkeypatch)
+    reference_s = time.perf_counter() - t0
+    reference = outcome(tmp_path / "reference")
+    assert len(reference["metrics.csv"]) == 2 and total > 15
+
+    # One study killed again and again, each child resuming what the previous one left, at seeded random points
+    # p1 < p2 < p3 of the run's writes (child k dies at its write p_k - p_(k-1): about where the reference run
+    # makes write p_k), before / in the middle of / after that write; then once at a random moment.
+    rng = random.Random(12)
+    points = sorted(rng.sample(range(1, total + 1), 3))
+    run_dir = tmp_path / "killed"
+    previous = 0
+    for point, mode in zip(points, ("mid", "before", "after")):
+        rc, err = run_child(run_dir, kill_at=point - previous, mode=mode)
+        assert rc == -signal.SIGKILL, f"write {point - previous} ({mode}) was not reached\n{err}"
+        previous = point
+    rc, err = run_child(run_dir, kill_after_s=rng.uniform(1.0, 4.0))
+    assert rc in (0, -signal.SIGKILL), err
+    rc, err = run_child(run_dir)
+    assert rc == 0, err
+    assert outcome(run_dir) == reference
