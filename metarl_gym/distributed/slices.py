@@ -20,6 +20,14 @@ Two consequences, both tested:
 * Gymnasium vector envs and the pybullet N-client env seed row ``i`` with ``seed + i``; the offset
   ``start * copies`` gives every row the seed it has in the whole-population batch. For those envs and a policy
   that draws no random numbers (an MLP) the fitness does not depend on the slicing at all.
+
+A slice's fitness must not depend on what its worker's env ran before either: TorchVectorEnvs (torch-batched
+and pybullet) re-draw every row on ``reset(seed)`` and are reused; Gymnasium's own vector envs are built afresh
+for every slice (a Box2D env keeps its ``b2World`` across resets, and BipedalWalker-v3 reset with the same seed
+after other episodes gives other returns).
+
+Per-row env options indexed by the row (a list of N morphology names) do not fit a slice's shorter batch;
+``morphology_cycle`` does (a slice's row ``j`` follows the cycle from ``j``, as row ``j`` of a batch).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..envs.base import TorchVectorEnv
 from ..errors import UserError
 from .settings import resolve_distributed, slice_size_for
 
@@ -73,13 +82,17 @@ class SliceEvaluator:
         self._build_env = build_env
         probe = build_env(config, 1)
         self.policy = build_policy(config, probe)
+        # A TorchVectorEnv (torch-batched or pybullet) re-draws every row on reset(seed): reused across slices.
+        # Gymnasium's own vector envs are rebuilt for every slice: a Box2D env reset with a seed still carries
+        # its b2World's history (BipedalWalker's fitness then depends on what the env ran before).
+        self.reuse_envs = isinstance(probe.unwrapped, TorchVectorEnv)
         probe.close()
         # Static policies play their episodes side by side; plastic ones in sequence (one lifetime), as the runner.
         self.copies = 1 if getattr(self.policy, "plastic", False) else self.settings["episodes"]
         self.envs: dict[int, Any] = {}  # rows -> env (at most two lengths: slice_size and the last slice's)
 
     def env_for(self, individuals: int):
-        """The env batch for ``individuals`` individuals (built once, then reused: reset(seed) re-seeds it)."""
+        """The env batch for ``individuals`` individuals (a TorchVectorEnv is built once and reused)."""
         rows = individuals * self.copies
         if rows not in self.envs:
             self.envs[rows] = self._build_env(self.config, rows)
@@ -98,16 +111,20 @@ class SliceEvaluator:
         s = self.settings
         seed = slice_seed(self.config["seed"], generation, start, self.copies)
         env = self.env_for(params.shape[0])
-        return rollout(
-            env,
-            self.policy,
-            params,
-            num_episodes=s["episodes"],
-            seed=seed,
-            early_stop=s["early_stop"],
-            return_stats=True,
-            **s["engine_kwargs"],
-        )
+        try:
+            return rollout(
+                env,
+                self.policy,
+                params,
+                num_episodes=s["episodes"],
+                seed=seed,
+                early_stop=s["early_stop"],
+                return_stats=True,
+                **s["engine_kwargs"],
+            )
+        finally:
+            if not self.reuse_envs:
+                self.envs.pop(params.shape[0] * self.copies).close()
 
     def close(self) -> None:
         for env in self.envs.values():
