@@ -62,8 +62,13 @@ class RayEvaluator:
     def __init__(self, config: dict[str, Any]):
         self.config = config
         self.cfg = resolve_distributed(config.get("distributed"))
-        self.owns_ray = init_ray(self.cfg)
         gpus = self.cfg["num_gpus_per_worker"]
+        if torch.device(config["device"]).type == "cuda" and gpus == 0:
+            raise UserError(
+                f"config key 'distributed.num_gpus_per_worker': device is {config['device']!r} but the Ray workers get "
+                "no GPU; set it to the share of a GPU each worker needs (1, or 0.5 for two workers per GPU)"
+            )
+        self.owns_ray = init_ray(self.cfg)
         self._actor_class = ray.remote(SliceWorker).options(
             num_cpus=self.cfg["num_cpus_per_worker"],
             num_gpus=gpus,

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ CONFIG = {
     "env": {"id": "Pendulum-v1", "kwargs": {"max_episode_steps": 20}},
     "policy": {"name": "mlp", "kwargs": {"hidden_sizes": [4]}},
     "strategy": {"name": "ga", "pop_size": 12, "kwargs": {"num_survivors": 4, "elitism": 2, "mutation_std": 0.3}},
-    "generations": 8,
+    "generations": 12,
     "episodes": 1,
     "seed": 5,
 }
@@ -32,19 +33,55 @@ def metrics_rows(run_dir):
     return rows
 
 
+def _ancestors(pid):
+    while pid > 1:
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        yield pid
+
+
+def busy_slice_workers():
+    """Pids of this test session's Ray actors running SliceWorker.evaluate (Ray sets their process title)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"SliceWorker.evaluate" in f.read() and os.getpid() in _ancestors(int(entry)):
+                    pids.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
 def best(run_dir):
     return torch.load(Path(run_dir) / "best.pt", weights_only=False)
 
 
-def test_evolve_on_ray_equals_local_and_resumes_after_sigkill(ray_local, tmp_path):
+def test_evolve_on_ray_equals_local_and_resumes_after_sigkill(ray_local, tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(CONFIG))
     evolve = ["evolve", str(path), "--no-progress"]
     assert main(evolve + ["--run-dir", str(tmp_path / "local")]) == 0
-    assert main(evolve + ["--run-dir", str(tmp_path / "ray")] + RAY) == 0  # on this session's Ray
-    assert len(metrics_rows(tmp_path / "ray")) == CONFIG["generations"]
-    assert metrics_rows(tmp_path / "ray") == metrics_rows(tmp_path / "local")
-    assert torch.equal(best(tmp_path / "ray")["params"], best(tmp_path / "local")["params"])
+
+    # On this session's Ray with max_failures=0: kill a worker mid-run; the run stops with a one-line error
+    # (exit 2) and resumes from its checkpoint to the local run's result.
+    on_ray = tmp_path / "ray"
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(code=main(evolve + ["--run-dir", str(on_ray), "distributed.max_failures=0"] + RAY)))
+    thread.start()
+    deadline = time.time() + 180
+    while time.time() < deadline and thread.is_alive():
+        busy = busy_slice_workers() if (on_ray / "metrics.csv").exists() and len(metrics_rows(on_ray)) >= 2 else []
+        if busy:
+            os.kill(busy[0], signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    thread.join(timeout=180)
+    assert out["code"] == 2 and "max_failures=0" in capsys.readouterr().err
+    assert 2 <= len(metrics_rows(on_ray)) < CONFIG["generations"]
+    assert main(["evolve", "--resume", str(on_ray), "--no-progress"]) == 0
+    assert metrics_rows(on_ray) == metrics_rows(tmp_path / "local")
+    assert torch.equal(best(on_ray)["params"], best(tmp_path / "local")["params"])
 
     # A separate process starts its own local Ray; SIGKILL it mid-run, then resume here.
     killed = tmp_path / "killed"
