@@ -13,6 +13,7 @@ _EXPORTS = {
     "make_torch_env": "metarl_gym.baselines.run",
     "run_er_mrl": "metarl_gym.baselines.er_mrl",
     "resolve_er_mrl_config": "metarl_gym.baselines.er_mrl",
+    "run_trial": "metarl_gym.baselines.er_mrl",
 }
 
 

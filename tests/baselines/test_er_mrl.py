@@ -201,8 +201,15 @@ def test_crafted_pickles_are_refused_and_never_run(tmp_path):
 
     run = tmp_path / "run"
     run_er_mrl(tiny_config(), run, progress=False, test=False)
+    good = torch.load(run / "checkpoint.pt", weights_only=True)
     torch.save({"format": 1, "strategy": _Marker(marker)}, run / "checkpoint.pt")
     with pytest.raises(UserError, match="refusing to load .*checkpoint.pt"):
+        run_er_mrl(tiny_config(), run, progress=False, test=False)
+    assert not marker.exists()
+    # a valid checkpoint whose CMA-ES blob (the one pickle inside) is crafted
+    good["strategy"]["strategy_state"]["cma_es"] = pickle.dumps(_Marker(marker))
+    torch.save(good, run / "checkpoint.pt")
+    with pytest.raises(UserError, match="refusing to load the CMA-ES state"):
         run_er_mrl(tiny_config(), run, progress=False, test=False)
     assert not marker.exists()
 

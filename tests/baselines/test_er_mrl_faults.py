@@ -1,5 +1,6 @@
 """Fault injection for the ER-MRL study: SIGKILL at seeded random points — before, in the middle of and after
-run-directory writes, and at a random moment — then resume; the result must be the uninterrupted run's.
+run-directory writes — and SIGTERM at a random moment, each followed by a resume; the result must be the
+uninterrupted run's.
 
 Each run is a child process (``python -c CHILD``) so that SIGKILL is real: no ``finally`` runs, no buffer is
 flushed. The child counts its run-directory writes (RunDir.write_bytes / append_metrics, every file goes through
@@ -14,7 +15,8 @@ import random
 import signal
 import subprocess
 import sys
-import time
+
+import yaml
 
 CONFIG = {
     "envs": [{"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 20}, "mask_velocity": True}],
@@ -73,22 +75,26 @@ rdm.RunDir.append_metrics = append_metrics
 """
 
 CHILD = INJECT + r"""
-import json, sys
-from metarl_gym.baselines.er_mrl import run_er_mrl
+import sys
+from metarl_gym.baselines.er_mrl import main
 
-run_er_mrl(json.loads(os.environ["CONFIG"]), sys.argv[1], progress=False)
+print("ready", flush=True)
+sys.exit(main(["--config", sys.argv[2], "--run-dir", sys.argv[1], "--quiet"]))
 """
 
 
-def run_child(run_dir, kill_at=0, mode="after", kill_after_s=None):
-    """Run the study in a child process; returns its exit status (-SIGKILL when it was killed) and stderr."""
-    env = {**os.environ, "CONFIG": json.dumps(CONFIG), "KILL_AT": str(kill_at), "KILL_MODE": mode}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(run_dir)], env=env, stderr=subprocess.PIPE, text=True)
-    if kill_after_s is not None:
+def run_child(run_dir, config_path, kill_at=0, mode="after", signal_after_s=None, sig=signal.SIGKILL):
+    """Run the study in a child process through the command line; returns its exit status (-SIGKILL when it
+    was killed) and stderr. ``signal_after_s``: send ``sig`` that long after the child is ready."""
+    env = {**os.environ, "KILL_AT": str(kill_at), "KILL_MODE": mode}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(run_dir), str(config_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if signal_after_s is not None:
+        assert proc.stdout.readline().strip() == "ready"
         try:
-            proc.wait(kill_after_s)
+            proc.wait(signal_after_s)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(sig)
     _, err = proc.communicate(timeout=300)
     return proc.returncode, err
 
@@ -128,25 +134,29 @@ def outcome(run_dir):
 
 
 def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_result(tmp_path, monkeypatch):
-    t0 = time.perf_counter()
     total = count_writes(tmp_path / "reference", monkeypatch)
-    reference_s = time.perf_counter() - t0
     reference = outcome(tmp_path / "reference")
     assert len(reference["metrics.csv"]) == 2 and total > 15
 
     # One study killed again and again, each child resuming what the previous one left, at seeded random points
     # p1 < p2 < p3 of the run's writes (child k dies at its write p_k - p_(k-1): about where the reference run
-    # makes write p_k), before / in the middle of / after that write; then once at a random moment.
+    # makes write p_k), before / in the middle of / after that write.
     rng = random.Random(12)
     points = sorted(rng.sample(range(1, total + 1), 3))
     run_dir = tmp_path / "killed"
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(CONFIG))
     previous = 0
     for point, mode in zip(points, ("mid", "before", "after")):
-        rc, err = run_child(run_dir, kill_at=point - previous, mode=mode)
+        rc, err = run_child(run_dir, config_path, kill_at=point - previous, mode=mode)
         assert rc == -signal.SIGKILL, f"write {point - previous} ({mode}) was not reached\n{err}"
         previous = point
-    rc, err = run_child(run_dir, kill_after_s=rng.uniform(1.0, 4.0))
-    assert rc in (0, -signal.SIGKILL), err
-    rc, err = run_child(run_dir)
+    # SIGTERM (as Ctrl-C) at a random moment: the command stops with one line saying how to resume, status 130
+    rc, err = run_child(run_dir, config_path, signal_after_s=rng.uniform(0.5, 2.0), sig=signal.SIGTERM)
+    if rc != 0:
+        assert rc == 130, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "interrupted" in lines[0] and "run the same command again to resume" in lines[0], err
+    rc, err = run_child(run_dir, config_path)
     assert rc == 0, err
     assert outcome(run_dir) == reference

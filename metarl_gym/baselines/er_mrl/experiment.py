@@ -48,6 +48,10 @@ def _open_run_dir(config: dict[str, Any], given: dict[str, Any], path: Path, ove
             (path / LEGACY_STUDY).unlink()
         return run_dir.create(config), config
     run_dir.open_existing()
+    if not run_dir.exists("config.yaml"):
+        if run_dir.exists("checkpoint.pt"):
+            raise UserError(f"{path / 'config.yaml'} is missing, so the study there cannot be checked against the config: restore it or use a new --run-dir")
+        return run_dir, config  # stopped while being created: nothing to resume yet
     saved = run_dir.read_config()
     if given.get("seed", 0) is None:  # seed: null draws a seed; resuming keeps the drawn one
         config = {**config, "seed": saved.get("seed")}

@@ -29,6 +29,8 @@ def plot_fitness(rows: list[dict[str, Any]], path: str | Path, title: str = "ER-
         title: the plot title.
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     gen = np.array([r["generation"] for r in rows], dtype=float)
     col = lambda key: np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)  # noqa: E731
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -36,6 +38,7 @@ def plot_fitness(rows: list[dict[str, Any]], path: str | Path, title: str = "ER-
     ax.plot(gen, col("mean"), color="C0", label="mean candidate")
     ax.plot(gen, col("best_ever"), color="C1", linestyle="--", label="best so far")
     ax.set_title(title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("generation")
     ax.set_ylabel("fitness (PPO return of the last episodes)")
     ax.grid(alpha=0.3)
