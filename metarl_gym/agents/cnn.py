@@ -236,8 +236,10 @@ class ConvFeatures:
             o = w.shape[1]
             b = weights[f"conv{k}_b"].reshape(n * o) if self.bias else None
             # one grouped conv for the whole population: group p = individual p's channels
-            y = F.conv2d(x.reshape(1, n * x.shape[1], x.shape[2], x.shape[3]), w.reshape(n * o, *w.shape[2:]), b,
-                         stride=layer.stride, padding=layer.padding, groups=n)
+            grouped = x.reshape(1, n * x.shape[1], x.shape[2], x.shape[3])
+            if grouped.device.type == "cpu":  # oneDNN's grouped conv is ~2x faster on channels-last input
+                grouped = grouped.contiguous(memory_format=torch.channels_last)
+            y = F.conv2d(grouped, w.reshape(n * o, *w.shape[2:]), b, stride=layer.stride, padding=layer.padding, groups=n)
             y = self.activation(y.reshape(n, o, y.shape[2], y.shape[3]))
             if layer.pool is not None:
                 y = F.max_pool2d(y, layer.pool, layer.pool_stride or layer.pool)
@@ -383,11 +385,12 @@ class CNNPolicy(Policy):
     def initial_state(self, params: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """The weights as contiguous per-layer tensors, copied once per evaluation (read at every step).
 
-        FC weights are stored transposed, ``[pop, in, out]``, the operand layout of the batched GEMM.
+        FC weights stay ``[pop, out, in]``: the batched GEMM reads them through a transposed view, one
+        contiguous dot product per output (measured faster on CPU than an ``[in, out]`` copy).
         """
         check_params(params, self.num_params)
         parts = self.layout.unflatten(params.to(_compute_dtype(params)))
-        return {name: (t.transpose(1, 2) if name.startswith("fc") and name.endswith("_w") else t).contiguous() for name, t in parts.items()}
+        return {name: t.contiguous() for name, t in parts.items()}
 
     @torch.no_grad()
     def act(self, params: Tensor, obs: Tensor, state: State) -> tuple[Tensor, State]:
@@ -400,7 +403,7 @@ class CNNPolicy(Policy):
         h = self.conv(self.frames(obs.to(parts["conv1_w"].device), dtype), parts).unsqueeze(1)  # [pop, 1, F]
         n_fc = len(self.fc_sizes) - 1
         for k in range(1, n_fc + 1):
-            w = parts[f"fc{k}_w"]  # [pop, in, out]
+            w = parts[f"fc{k}_w"].transpose(1, 2)  # [pop, in, out] view of [pop, out, in]
             h = torch.baddbmm(parts[f"fc{k}_b"].unsqueeze(1), h, w) if self.bias else torch.bmm(h, w)
             if k < n_fc:
                 h = self.activation(h)
