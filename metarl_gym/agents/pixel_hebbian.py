@@ -161,8 +161,7 @@ class PixelHebbianPolicy(Policy):
 
     def state_is_finite(self, state: State) -> Tensor | None:
         """``[pop]`` bool: every plastic FC weight of the individual is finite (the conv weights are not plastic)."""
-        check = getattr(self.hebbian, "state_is_finite", None)
-        return None if state is None or check is None else check(state["hebb"])
+        return None if state is None else self.hebbian.state_is_finite(state["hebb"])
 
     def random_params(self, pop: int, *, generator: torch.Generator | None = None, device=None) -> Tensor:
         """``[pop, num_params]`` drawn N(0, 1), the seed's ES initialisation (coefficients and evolved weights)."""

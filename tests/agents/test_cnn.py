@@ -293,6 +293,4 @@ def test_non_finite_outputs_are_marked_not_repaired():
     for _ in range(3):
         _, state = heb.act(p, frames(2), state)
         state = heb.learn(p, state, torch.zeros(2))
-    ok = heb.state_is_finite(state)
-    if ok is not None:  # the Policy contract reports non-finite plastic state
-        assert ok.tolist() == [False, True]
+    assert heb.state_is_finite(state).tolist() == [False, True]  # the Policy contract: non-finite plastic state
