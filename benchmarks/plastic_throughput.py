@@ -9,12 +9,14 @@ Workload of the anchors in shared/bench/anchors (torch_ref_hebbian.py, hebbian_s
       actions, s = policy.act(params, obs, s); obs, r, term, trunc, info = env.step(actions); s = policy.learn(params, s, r)
 
 - ``loop_compiled``: the same loop with ``HebbianPolicy(compile=True)`` (fused forward and update kernels);
-- ``fast_compiled``: :func:`metarl_gym.evolution.fast_rollout.fast_rollout` with ``compile=True``: blocks of
-  ``--block-size`` individuals play their whole lifetime while their weights and rule terms stay in cache, and
-  ``--steps-per-call`` steps of env physics, forward pass and Hebbian update are one compiled graph.
+- ``default``: :func:`metarl_gym.evolution.rollout.rollout` as ``metarl-gym evolve`` calls it by default
+  (``engine="auto"``: the blocked engine, eager, the default block size unless ``--block-size``);
+- ``compiled``: ``rollout(..., engine="blocked", compile=True)``: blocks of individuals play their whole lifetime
+  while their weights and rule terms stay in cache, and 10 steps of env physics, forward pass and Hebbian update
+  are one compiled graph.
 
-Usage: python benchmarks/plastic_throughput.py [--pops 1000 10000] [--modes loop loop_compiled fast_compiled]
-       [--threads 2] [--block-size 256] [--steps-per-call 10] [--with-anchors]
+Usage: python benchmarks/plastic_throughput.py [--pops 1000 10000] [--modes loop loop_compiled default compiled]
+       [--threads 2] [--block-size N] [--with-anchors]
 Prints one line per mode and size in the anchors' format with the mode appended,
 ``P=<pop> env_steps_per_s=<float> mode=<mode>`` (best of 3 timed runs after a warm-up, which also compiles:
 ``compile_s``), and with ``--with-anchors`` the anchors' lines and our ratios to them. Figures on a shared CPU
@@ -28,10 +30,11 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "anchors"
-MODES = ("loop", "loop_compiled", "fast_compiled")
+MODES = ("loop", "loop_compiled", "default", "compiled")
 
 
 def measure(mode: str, pop: int, args) -> tuple[float, float]:
@@ -41,7 +44,7 @@ def measure(mode: str, pop: int, args) -> tuple[float, float]:
 
     import metarl_gym  # noqa: F401  (registers the env ids)
     from metarl_gym.agents.hebbian import HebbianPolicy
-    from metarl_gym.evolution.fast_rollout import fast_rollout
+    from metarl_gym.evolution.rollout import rollout
 
     env = gym.make_vec("MetaRL/PendulumSwingup-v1", num_envs=pop, vectorization_mode="vector_entry_point", max_episode_steps=args.steps)
     policy = HebbianPolicy(
@@ -59,13 +62,14 @@ def measure(mode: str, pop: int, args) -> tuple[float, float]:
             obs, r, term, trunc, info = env.step(actions)
             s = policy.learn(params, s, r)
 
-    def fast() -> None:
-        _, stats = fast_rollout(env, policy, params, seed=0, block_size=args.block_size, compile=True,
-                                steps_per_call=args.steps_per_call, return_stats=True)
-        if not stats["compiled"]:
-            raise RuntimeError("fast_rollout fell back to eager: torch.compile is not working here")
+    def engine() -> None:
+        kwargs = {"engine": "blocked", "compile": True} if mode == "compiled" else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a compile failure falls back to eager with a warning: fail instead
+            _, stats = rollout(env, policy, params, seed=0, block_size=args.block_size, return_stats=True, **kwargs)
+        assert stats["engine"] == "blocked", stats
 
-    run = fast if mode == "fast_compiled" else loop
+    run = engine if mode in ("default", "compiled") else loop
     start = time.perf_counter()
     run()  # warm-up (and compilation)
     warm_up = time.perf_counter() - start
@@ -91,8 +95,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--block-size", type=int, default=256, help="fast_compiled: individuals per block")
-    parser.add_argument("--steps-per-call", type=int, default=10, help="fast_compiled: env steps per compiled call")
+    parser.add_argument("--block-size", type=int, default=None, help="default / compiled: rows per block (rollout's default)")
     parser.add_argument("--with-anchors", action="store_true", help="also run torch_ref_hebbian.py and hebbian_seed_style.py")
     args = parser.parse_args()
 

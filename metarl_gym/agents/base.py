@@ -175,21 +175,21 @@ def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> T
     get the action ``start - 1``, just outside the space. :func:`invalid_action_rows` finds them; a validating
     env rejects them, and ``rollout`` scores such an individual ``-inf``.
     """
-    bad = ~torch.isfinite(raw).all(dim=1)  # [pop]
     if isinstance(action_space, gym.spaces.Discrete):
         start = int(action_space.start)
+        bad = ((raw - raw) != 0).any(dim=1)  # x - x is NaN exactly where x is NaN or ±inf
         best = torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0).argmax(dim=1) + start
         return torch.where(bad, start - 1, best)
-    low, high = _bounds(action_space, raw.dtype, raw.device)
+    low, high, half_range = _bounds(action_space, raw.dtype, raw.device)
     if mode == "tanh":
-        out = low + (torch.tanh(raw) + 1.0) * 0.5 * (high - low)
+        out = low + (torch.tanh(raw) + 1.0) * half_range  # = low + (tanh + 1)·0.5·(high - low), bit for bit
     elif mode == "clip":
         out = torch.maximum(torch.minimum(raw, high), low)
     elif mode == "tanh_clip":
         out = torch.maximum(torch.minimum(torch.tanh(raw), high), low)
     else:
         raise ValueError(f"unknown output mode {mode!r}; use 'tanh', 'clip' or 'tanh_clip'")
-    out = torch.where(bad.unsqueeze(1), torch.nan, out)
+    out = out + (raw - raw)  # + 0 where raw is finite, NaN where it is not (two cheap ops, no host sync)
     return out.reshape(raw.shape[0], *action_space.shape)
 
 
@@ -197,20 +197,21 @@ def invalid_action_rows(actions: Tensor, action_space: gym.Space) -> Tensor:
     """``[pop]`` bool: rows that :func:`bound_actions` marked (non-finite raw outputs). No host sync."""
     if isinstance(action_space, gym.spaces.Discrete):
         return actions < int(action_space.start)
-    return ~torch.isfinite(actions.reshape(actions.shape[0], -1)).all(dim=1)
+    return ((actions - actions) != 0).reshape(actions.shape[0], -1).any(dim=1)  # NaN or ±inf anywhere in the row
 
 
 _BOUNDS: dict[tuple, tuple] = {}
 
 
-def _bounds(space: gym.spaces.Box, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-    """``(low, high)`` of a Box as flat tensors on ``device``, made once per (space, dtype, device).
+def _bounds(space: gym.spaces.Box, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """``(low, high, (high - low) / 2)`` of a Box as flat tensors on ``device``, made once per (space, dtype, device).
 
     Copying the numpy bounds to the device at every step would be a host-to-device transfer per step.
     """
     if torch.compiler.is_compiling():  # traced: the bounds become constants of the graph
-        return (torch.as_tensor(space.low, dtype=dtype, device=device).reshape(-1),
-                torch.as_tensor(space.high, dtype=dtype, device=device).reshape(-1))
+        low = torch.as_tensor(space.low, dtype=dtype, device=device).reshape(-1)
+        high = torch.as_tensor(space.high, dtype=dtype, device=device).reshape(-1)
+        return low, high, 0.5 * (high - low)
     key = (id(space), dtype, device)
     hit = _BOUNDS.get(key)
     if hit is None or hit[0] is not space:  # the space object is kept in the entry, so its id stays unique
@@ -218,8 +219,8 @@ def _bounds(space: gym.spaces.Box, dtype: torch.dtype, device: torch.device) -> 
             _BOUNDS.clear()
         low = torch.as_tensor(space.low, dtype=dtype, device=device).reshape(-1)
         high = torch.as_tensor(space.high, dtype=dtype, device=device).reshape(-1)
-        hit = _BOUNDS[key] = (space, low, high)
-    return hit[1], hit[2]
+        hit = _BOUNDS[key] = (space, low, high, 0.5 * (high - low))
+    return hit[1], hit[2], hit[3]
 
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "identity": lambda x: x}

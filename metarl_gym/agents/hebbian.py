@@ -249,7 +249,7 @@ class HebbianPolicy(Policy):
     # ------------------------------------------------------------------ kernels
     def _kernel(self, name: str, state: State):
         """The eager or compiled implementation of ``name`` ("forward" or "update") for this state."""
-        if torch.compiler.is_compiling():  # inside a caller's compiled region (fast_rollout): trace the fused form
+        if torch.compiler.is_compiling():  # inside a caller's compiled region (the blocked rollout engine): trace the fused form
             return _FUSED[name]
         use = state.get("compiled")
         if use is None:

@@ -145,12 +145,12 @@ class _Steps:
             failed = failed | (bad & alive)
             state, rewards, terminated = env.transition(state, tasks, env.check_actions(actions, validate=False))
             rewards = rewards.to(torch.float32)  # what env.step returns
-            lived = lived + alive.long()
+            lived = lived + alive
             ret = ret + torch.where(alive, rewards.to(torch.float64), 0.0)
             lifetime = policy.learn(params, lifetime, rewards)
-            clock = clock + 1
             done = terminated
             if early_stop is not None:
+                clock = clock + 1
                 negative = (rewards < 0) & (clock > early_stop.after)
                 negative_run = torch.where(negative, negative_run + 1, 0)
                 done = done | (negative_run > early_stop.patience)
