@@ -37,6 +37,17 @@ class DoublePendulum(TorchVectorEnv):
     ``[τ - m2 l1 l2 sin Δ ω2² - (m1+m2) g l1 sin θ1,  m2 l1 l2 sin Δ ω1² - m2 g l2 sin θ2]``; damping then
     subtracts ``damping·ω`` from each angular acceleration (as in the seed). RK4, θ wrapped, ω clamped to ±10.
 
+    ## Torque strength compared with the seed
+    Solving the system above, a torque τ gives joint 1 the angular acceleration
+    ``∂α1/∂τ = 1 / (l1² (m1 + m2 sin²Δ))`` and also pushes joint 2, ``∂α2/∂τ = -cos Δ / (l1 l2 (m1 + m2 sin²Δ))``
+    (the exact Lagrangian coupling). The seed adds τ to the numerator of its α1 over ``l1·den`` with
+    ``den = 2m1 + m2 - m2 cos 2Δ = 2 (m1 + m2 sin²Δ)``, so there ``∂α1/∂τ = 1 / (2 l1 (m1 + m2 sin²Δ))`` and joint 2
+    gets nothing. Per unit torque we therefore give ``2 / l1`` times the seed's joint-1 acceleration in every
+    configuration: exactly 2x at the default ``l1 = 1``. The seed's torque is ``actor_force · action``; the same
+    joint-1 acceleration per action here needs ``max_torque = actor_force · l1 / 2``
+    (:meth:`seed_matched_max_torque`): **0.5** for the seed's base config (``actor_force: 1``, l1 = 1), 2.5 for
+    its test config (``actor_force: 5``). The default ``max_torque=1.0`` is twice the seed's strength on joint 1.
+
     ## Rewards
     ``"height"``: (1 - cos θ1) + (1 - cos θ2), in [0, 4]; ``"height_delta"``: its change per step, negative
     changes multiplied by 1.1.
@@ -48,9 +59,9 @@ class DoublePendulum(TorchVectorEnv):
     Never terminates; truncated after 2,000 steps.
 
     ## Arguments
-    ``num_envs``, ``reward_type``, ``max_torque=1.0``, ``dt=0.05``, ``init_noise=0.05``, task parameters
-    ``l1=1.0, l2=1.0, m1=1.0, m2=1.0, g=9.81, damping=0.1`` and ``task_ranges``, ``device``, ``dtype``,
-    ``max_episode_steps``, ``autoreset_mode``, ``render_mode``.
+    ``num_envs``, ``reward_type``, ``max_torque=1.0`` (0.5 matches the seed's base config, see above),
+    ``dt=0.05``, ``init_noise=0.05``, task parameters ``l1=1.0, l2=1.0, m1=1.0, m2=1.0, g=9.81, damping=0.1`` and
+    ``task_ranges``, ``device``, ``dtype``, ``max_episode_steps``, ``autoreset_mode``, ``render_mode``.
     """
 
     state_names = ("theta1", "omega1", "theta2", "omega2")
@@ -86,6 +97,12 @@ class DoublePendulum(TorchVectorEnv):
             **kwargs,
         )
         self._upright = torch.tensor([math.pi, 0.0, math.pi, 0.0], device=self.device, dtype=self.dtype)
+
+    @staticmethod
+    def seed_matched_max_torque(actor_force: float = 1.0, l1: float = 1.0) -> float:
+        """The ``max_torque`` whose joint-1 angular acceleration per unit action equals the MetaRL seed's with
+        ``actor_force`` (the seed's config key): ``actor_force · l1 / 2`` (see the env card)."""
+        return float(actor_force) * float(l1) / 2.0
 
     @staticmethod
     def _derivative(xp, s: tuple, p: dict, torque) -> tuple:

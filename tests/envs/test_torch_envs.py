@@ -336,3 +336,39 @@ def test_runs_on_cuda(env_id):
     obs, _ = env.reset(seed=0)
     obs, r, *_ = env.step(random_actions(env, 1)[0].cuda())
     assert obs.is_cuda and r.is_cuda
+
+
+def seed_alpha1(th1, w1, th2, w2, torque, l1=1.0, l2=1.0, m1=1.0, m2=1.0, g=9.81, damping=0.1):
+    """The MetaRL seed's joint-1 angular acceleration (myphysicslab form, torque in the numerator)."""
+    d = th1 - th2
+    den = 2 * m1 + m2 - m2 * math.cos(2 * d)
+    num = -g * (2 * m1 + m2) * math.sin(th1) - m2 * g * math.sin(th1 - 2 * th2)
+    num += -2 * math.sin(d) * m2 * (w2**2 * l2 + w1**2 * l1 * math.cos(d)) + torque
+    return num / (l1 * den) - damping * w1
+
+
+@pytest.mark.parametrize("actor_force, l1, state", [
+    (1.0, 1.0, (math.pi * 1.00001, 0.0, math.pi, 0.0)),  # the seed's base config, from its start state at rest
+    (5.0, 1.0, (math.pi * 1.00001, 0.0, math.pi, 0.0)),  # the seed's test config
+    (1.0, 0.7, (2.0, 0.0, 0.4, 0.0)),  # any configuration, any l1, at rest
+])
+def test_double_pendulum_seed_matched_torque_gives_the_seeds_joint_1_acceleration(actor_force, l1, state):
+    from metarl_gym.envs import DoublePendulum
+
+    max_torque = DoublePendulum.seed_matched_max_torque(actor_force, l1)
+    dt = 1e-7  # one RK4 step from rest: ω1 / dt is α1 to ~1e-7
+
+    def alpha1(action):
+        env = DoublePendulum(1, max_torque=max_torque, l1=l1, dt=dt, dtype=torch.float64)
+        next_state, _, _ = env.transition(torch.tensor([state], dtype=torch.float64), env.tasks, torch.tensor([[action]], dtype=torch.float64))
+        return float(next_state[0, 1]) / dt
+
+    for action in (1.0, -0.5):
+        ours = alpha1(action) - alpha1(0.0)
+        seed = seed_alpha1(*state, actor_force * action, l1=l1) - seed_alpha1(*state, 0.0, l1=l1)
+        assert ours == pytest.approx(seed, rel=1e-5)
+    # with max_torque = actor_force (the seed's number used as is), joint 1 gets 2 / l1 times the seed's push
+    max_torque = actor_force
+    seed_push = seed_alpha1(*state, actor_force, l1=l1) - seed_alpha1(*state, 0.0, l1=l1)
+    assert alpha1(1.0) - alpha1(0.0) == pytest.approx(2 / l1 * seed_push, rel=1e-5)
+    assert DoublePendulum.seed_matched_max_torque() == 0.5
