@@ -60,6 +60,8 @@ class Args:
     """Override the config's population size."""
     max_episode_steps: int | None = None
     """Override the config's episode length."""
+    seed: int | None = None
+    """Override the config's run seed."""
     eval_episodes: int = 8
     """Lifetimes (fresh random weights each) per morphology in the final evaluation."""
     eval_seed: int = 12345
@@ -82,6 +84,8 @@ def load_config(args: Args) -> dict:
         config["generations"] = args.generations
     if args.pop_size is not None:
         config["strategy"]["pop_size"] = args.pop_size
+    if args.seed is not None:
+        config["seed"] = args.seed
     if args.max_episode_steps is not None:
         config["env"]["kwargs"]["max_episode_steps"] = args.max_episode_steps
     return resolve_evolve_config(config)

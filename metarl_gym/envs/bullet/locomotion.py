@@ -436,6 +436,13 @@ class AntBulletEnv(BulletLocomotionEnv):
     ``distance`` (torso x minus its x at the start, metres), ``x_position``, ``reward_<term>`` for
     ``alive, progress, electricity, stall_torque, joints_at_limit, feet_collision``.
 
+    ## The Hebbian seed's Ant (``examples/configs/hebbian_ant.yaml``)
+    Its fitness is ``reward="progress"`` summed over an episode ("seed units", about 58 per metre along +x;
+    measured 58-65 per metre on evolved and random Hebbian walkers), after ``burn_in_steps=40``, with the
+    rollout early stop ``{patience: 30, after: 200}``. The seed ignores ``done`` for the first 200 steps and then
+    ends an unhealthy Ant's episode; ``terminate_when_unhealthy=False`` never ends it (a lying Ant earns about
+    zero progress, so the sums differ little). Results in ``examples/RESULTS.md`` (Hebbian Ant).
+
     ## Arguments
     ``morphology="standard" | "damaged_left" | "damaged_right"`` (the Hebbian seed's Ant with the ankle
     capsule of ``front_left_leg`` or ``right_back_leg`` shortened from 0.4 to 0.1, generated from
