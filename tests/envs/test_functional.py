@@ -104,3 +104,22 @@ def test_check_actions_without_validation_only_converts():
         env.check_actions(torch.full((4, 1), float("nan")))
     cart = make("MetaRL/CartPole-v1", 2)
     assert cart.check_actions(torch.tensor([1.0, 0.0]), validate=False).dtype == torch.int64
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_step_makes_no_host_syncs_on_cuda(env_id, mode):
+    env = make(env_id, 64, device="cuda", max_episode_steps=4, autoreset_mode=mode)
+    env.reset(seed=0)
+    env.validate_actions = False  # what a rollout engine does
+    actions = actions_for(env, 64, 0).cuda()
+    ended = torch.zeros(64, dtype=torch.bool, device="cuda")
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(10):  # several episode ends and restarts
+            obs, rewards, terminations, truncations, _ = env.step(actions)
+            ended = ended | truncations
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert obs.is_cuda and rewards.is_cuda and bool(ended.all())  # every row ended (and restarted) in the loop

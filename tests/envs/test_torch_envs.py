@@ -372,3 +372,21 @@ def test_double_pendulum_seed_matched_torque_gives_the_seeds_joint_1_acceleratio
     seed_push = seed_alpha1(*state, actor_force, l1=l1) - seed_alpha1(*state, 0.0, l1=l1)
     assert alpha1(1.0) - alpha1(0.0) == pytest.approx(2 / l1 * seed_push, rel=1e-5)
     assert DoublePendulum.seed_matched_max_torque() == 0.5
+
+
+def test_single_env_action_errors_speak_in_single_env_shapes():
+    pend = gym.make("MetaRL/Pendulum-v0")
+    pend.reset(seed=0)
+    for bad in (np.zeros((1, 1), dtype=np.float32), np.float32(0.5), "left"):
+        with pytest.raises(ValueError, match=r"must be real numbers of shape \(1,\)"):
+            pend.step(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        pend.step(np.array([np.nan], dtype=np.float32))
+    pend.step(torch.tensor([0.5]))  # a torch tensor of the right shape is fine
+    cart = gym.make("MetaRL/CartPole-v1")
+    cart.reset(seed=0)
+    for bad, message in ((np.array([1]), "one integer"), (1.0, "one integer"), (True, "one integer"), (2, r"\[0, 2\)")):
+        with pytest.raises(ValueError, match=message):
+            cart.step(bad)
+    cart.step(np.int64(1))
+    cart.step(np.array(0))
