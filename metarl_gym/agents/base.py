@@ -181,12 +181,13 @@ def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> T
         best = torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0).argmax(dim=1) + start
         return torch.where(bad, start - 1, best)
     low, high, half_range = _bounds(action_space, raw.dtype, raw.device)
+    tanh = tanh_exp if torch.compiler.is_compiling() else torch.tanh
     if mode == "tanh":
-        out = low + (torch.tanh(raw) + 1.0) * half_range  # = low + (tanh + 1)·0.5·(high - low), bit for bit
+        out = low + (tanh(raw) + 1.0) * half_range  # = low + (tanh + 1)·0.5·(high - low), bit for bit
     elif mode == "clip":
         out = torch.maximum(torch.minimum(raw, high), low)
     elif mode == "tanh_clip":
-        out = torch.maximum(torch.minimum(torch.tanh(raw), high), low)
+        out = torch.maximum(torch.minimum(tanh(raw), high), low)
     else:
         raise ValueError(f"unknown output mode {mode!r}; use 'tanh', 'clip' or 'tanh_clip'")
     out = out + (raw - raw)  # + 0 where raw is finite, NaN where it is not (two cheap ops, no host sync)
@@ -221,6 +222,12 @@ def _bounds(space: gym.spaces.Box, dtype: torch.dtype, device: torch.device) -> 
         high = torch.as_tensor(space.high, dtype=dtype, device=device).reshape(-1)
         hit = _BOUNDS[key] = (space, low, high, 0.5 * (high - low))
     return hit[1], hit[2], hit[3]
+
+
+def tanh_exp(x: Tensor) -> Tensor:
+    """tanh through exp, for compiled kernels: inductor's CPU exp is several times faster than its tanh
+    (error ~2e-7; exp overflow to inf gives exactly ±1)."""
+    return 1.0 - 2.0 / (torch.exp(2.0 * x) + 1.0)
 
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "identity": lambda x: x}

@@ -14,7 +14,7 @@ import gymnasium as gym
 import torch
 from torch import Tensor
 
-from .base import ParamLayout, Policy, State, activation_fn, bound_actions, check_params
+from .base import ParamLayout, Policy, State, activation_fn, bound_actions, check_params, tanh_exp
 
 
 class MLPPolicy(Policy):
@@ -81,12 +81,13 @@ class MLPPolicy(Policy):
             # Under torch.compile a broadcast multiply + sum fuses into one vectorised loop per layer, where
             # baddbmm on 1-row matrices would stay an external batched-GEMM call per layer and step.
             h = obs.to(torch.float32)  # [pop, in]
+            act = tanh_exp if self.activation is torch.tanh else self.activation  # inductor's own tanh is slow
             for k in range(1, n_layers + 1):
                 h = (h.unsqueeze(-1) * parts[f"w{k}"]).sum(dim=1)
                 if self.bias:
                     h = h + parts[f"b{k}"]
                 if k < n_layers:
-                    h = self.activation(h)
+                    h = act(h)
             return bound_actions(h, self.action_space, self.output), state
         h = obs.to(torch.float32).unsqueeze(1)  # [pop, 1, in]: a row vector per individual
         for k in range(1, n_layers + 1):

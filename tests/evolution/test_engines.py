@@ -110,3 +110,17 @@ def test_compiled_blocked_matches_loop(kind, capfd):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-3)
     assert stats["env_steps"] == 24 * 24 and stats["engine"] == "blocked"
     assert "compiling the blocked rollout kernel" in capfd.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kind", ["mlp", "hebbian"])
+def test_engines_on_cuda(kind):
+    env = _env("MetaRL/PendulumSwingup-v1", 64, device="cuda")
+    policy = _policy(kind, env)
+    params = (0.5 * policy.random_params(64, generator=torch.Generator().manual_seed(1))).cuda()
+    params[3] = float("nan")
+    loop, stats = rollout(env, policy, params, seed=2, engine="loop", return_stats=True)
+    blocked, blocked_stats = rollout(env, policy, params, seed=2, block_size=16, return_stats=True)
+    assert loop.device.type == "cuda" and stats["num_nonfinite"] == blocked_stats["num_nonfinite"] == 1
+    assert loop[3] == blocked[3] == float("-inf")
+    torch.testing.assert_close(blocked, loop, rtol=1e-4, atol=1e-3)  # cuBLAS may pick other kernels per batch size
