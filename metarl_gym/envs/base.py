@@ -243,7 +243,9 @@ class TorchVectorEnv(VectorEnv):
         """Step every row; rows that finished at the previous step are reset instead (NEXT_STEP).
 
         Returns:
-            ``(obs, rewards, terminations, truncations, infos)`` as torch tensors with leading dim N.
+            ``(obs, rewards, terminations, truncations, infos)`` as torch tensors with leading dim N. SAME_STEP:
+            ``infos["final_obs"]`` / ``infos["_final_obs"]`` when some row ended (off CPU: at every step, the
+            mask all False when none did, so that no host sync is needed to decide).
         """
         actions = self.check_actions(actions, validate=self.validate_actions)
         restarting = self.needs_reset if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
