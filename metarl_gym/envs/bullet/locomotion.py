@@ -438,7 +438,7 @@ class AntBulletEnv(BulletLocomotionEnv):
 
     ## The Hebbian seed's Ant (``examples/configs/hebbian_ant.yaml``)
     Its fitness is ``reward="progress"`` summed over an episode ("seed units", about 58 per metre along +x;
-    measured 58-65 per metre on evolved and random Hebbian walkers), after ``burn_in_steps=40``, with the
+    measured 58-65 per metre on Hebbian walkers that moved 0.1 m or more), after ``burn_in_steps=40``, with the
     rollout early stop ``{patience: 30, after: 200}``. The seed ignores ``done`` for the first 200 steps and then
     ends an unhealthy Ant's episode; ``terminate_when_unhealthy=False`` never ends it (a lying Ant earns about
     zero progress, so the sums differ little). Results in ``examples/RESULTS.md`` (Hebbian Ant).
