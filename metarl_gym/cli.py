@@ -27,13 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--every", type=int, default=1, help="keep every k-th frame")
     p.add_argument("--env-kwargs", default="{}", help="JSON dict of env kwargs, e.g. '{\"damping\": 0.0}'")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("evolve", help="run (or resume) an evolution experiment from a YAML config")
     p.add_argument("config", nargs="?", help="YAML config; without it, a GA on MetaRL/CartPole-v1")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. strategy.pop_size=64")
     p.add_argument("--run-dir", help="run directory (default runs/<config name>-<time>)")
-    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint (generations=N extends it)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run directory that holds another run or other files")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_evolve)
 
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--gif", help="also write a GIF of one episode")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("plot", help="plot best and mean fitness of one or more runs on one figure")
@@ -55,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", help="YAML config")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides")
     p.add_argument("--run-dir", help="run directory (default runs/<config name>-<time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run directory that holds another run or other files")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_baseline)
 
     args, extra = parser.parse_known_args(argv)
@@ -65,11 +70,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "config", None) and "=" in args.config and args.command == "evolve":
         args.overrides, args.config = [args.config, *args.overrides], None  # `metarl-gym evolve key=value`
+    from .errors import UserError
+    from .evolution.runner import RunInterrupted
+
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"metarl-gym {args.command}: error: {error}", file=sys.stderr)
+    except RunInterrupted as stop:
+        print(f"metarl-gym {args.command}: {stop}", file=sys.stderr)
+        return 128 + stop.signum
+    except KeyboardInterrupt:
+        print(f"metarl-gym {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (UserError, ValueError, FileNotFoundError, FileExistsError) as error:  # ValueError: checks in constructors
+        print(f"metarl-gym {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 2000 else text[:2000] + " ..."
 
 
 def _default_run_dir(config_path: str | None) -> Path:
@@ -102,13 +121,28 @@ def cmd_show(args) -> int:
 
     import metarl_gym  # noqa: F401
 
+    from tqdm.auto import tqdm
+
+    from .envs.make import make
+    from .errors import UserError
+
     if args.env_id not in gym.registry:
-        raise ValueError(f"unknown env id {args.env_id!r}; `metarl-gym envs` lists the available ids")
-    env = gym.make(args.env_id, render_mode="rgb_array", **json.loads(args.env_kwargs))
+        import difflib
+
+        near = difflib.get_close_matches(args.env_id, sorted(gym.registry), n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(i) for i in near)}? " if near else ""
+        raise UserError(f"unknown env id {args.env_id!r}; {hint}`metarl-gym envs` lists the available ids")
+    try:
+        env_kwargs = json.loads(args.env_kwargs)
+    except ValueError as err:
+        raise UserError(f"--env-kwargs must be a JSON object such as '{{\"damping\": 0.0}}' ({err})") from None
+    if not isinstance(env_kwargs, dict):
+        raise UserError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
+    env = make(args.env_id, render_mode="rgb_array", **env_kwargs)
     env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
     frames = [env.render()]
-    for t in range(args.steps):
+    for t in tqdm(range(args.steps), desc="show", unit="step", disable=args.no_progress, dynamic_ncols=True):
         if args.policy == "random":
             action = env.action_space.sample()
         else:
@@ -137,7 +171,9 @@ def write_gif(frames: list[np.ndarray], path: str | Path, fps: float = 20) -> No
     from PIL import Image
 
     if not frames:
-        raise ValueError("no frames to write")
+        from .errors import UserError
+
+        raise UserError("no frames to write")
     images = [Image.fromarray(np.asarray(f)) for f in frames]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=max(20, int(1000 / fps)), loop=0)
@@ -148,15 +184,24 @@ def cmd_evolve(args) -> int:
     from .config import apply_overrides, load_yaml
     from .evolution.runner import evolve, resume
 
+    from .errors import UserError
+
     if args.resume:
         if args.config:
-            raise ValueError("--resume DIR continues an existing run; do not pass a config with it")
-        summary = resume(args.resume, progress=not args.no_progress)
+            raise UserError("--resume DIR continues an existing run with its own config.yaml; do not pass a config with it")
+        if args.overwrite:
+            raise UserError("--resume and --overwrite contradict each other: resume keeps the run, overwrite replaces it")
+        extended = apply_overrides({}, args.overrides)
+        other = sorted(set(extended) - {"generations"})
+        if other:
+            raise UserError(f"--resume accepts only generations=N (to extend the run), got {other[0]}=...; a resumed run "
+                            "keeps the config it started with")
+        summary = resume(args.resume, progress=not args.no_progress, generations=extended.get("generations"))
     else:
         config = load_yaml(args.config) if args.config else {}
         config = apply_overrides(config, args.overrides)
         run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.config)
-        summary = evolve(config, run_dir, progress=not args.no_progress)
+        summary = evolve(config, run_dir, progress=not args.no_progress, overwrite=args.overwrite)
     print(f"best fitness {summary['best_fitness']:.4g} (generation {summary['best_generation']}), "
           f"{summary['env_steps']} env steps in {summary['wall_s']:.1f} s -> {summary['run_dir']}")
     return 0
@@ -164,29 +209,42 @@ def cmd_evolve(args) -> int:
 
 def load_best(run_dir: str | Path):
     """``(config, params [1, D])`` of a run's solution (best.pt)."""
-    from .config import load_yaml, resolve_evolve_config
+    from .config import resolve_evolve_config
+    from .errors import UserError
+    from .run_dir import RunDir
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "best.pt").exists():
-        raise FileNotFoundError(f"{run_dir} has no best.pt; is it an evolve run directory that finished a generation?")
-    config = resolve_evolve_config(load_yaml(run_dir / "config.yaml"))
-    best = torch.load(run_dir / "best.pt", map_location=config["device"], weights_only=False)
-    return config, best["params"].reshape(1, -1).to(config["device"])
+    rd = RunDir(run_dir, "evolve").open_existing()
+    if not rd.exists("best.pt"):
+        raise UserError(f"{rd.root} has no best.pt yet; it is written after the first generation")
+    config = resolve_evolve_config(rd.read_config())
+    best = rd.load_best(map_location=config["device"])
+    params = best.get("params") if isinstance(best, dict) else None
+    if not isinstance(params, torch.Tensor) or not bool(torch.isfinite(params).all()):
+        raise UserError(f"{rd.path('best.pt')} holds no finite 'params' tensor; it was not written by metarl-gym evolve")
+    return config, params.reshape(1, -1).to(config["device"])
 
 
-def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 12345) -> dict:
-    """Returns of the best individual: ``episodes`` independent lifetimes (each of the config's length)."""
+def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 12345, *, progress: bool = False) -> dict:
+    """Returns of the best individual: ``episodes`` independent lifetimes (each of the config's length).
+
+    The lifetimes run side by side in one batch; ``progress`` shows a bar over the env steps of the batch.
+    """
+    from .errors import UserError
     from .evolution.rollout import rollout
     from .evolution.runner import build_env, build_policy
 
     if episodes < 1:
-        raise ValueError(f"--episodes must be >= 1, got {episodes}")
+        raise UserError(f"--episodes must be >= 1, got {episodes}")
     config, params = load_best(run_dir)
     env = build_env(config, episodes)
     policy = build_policy(config, env)
     lifetime = config["episodes"] if getattr(policy, "plastic", False) else 1
-    returns = rollout(env, policy, params.expand(episodes, -1), num_episodes=lifetime, seed=seed)
-    env.close()
+    env, bar = _with_step_bar(env, lifetime, progress)
+    try:
+        returns = rollout(env, policy, params.expand(episodes, -1), num_episodes=lifetime, seed=seed)
+    finally:
+        bar.close()
+        env.close()
     returns = returns.double().cpu().numpy()
     return {
         "run_dir": str(run_dir),
@@ -228,8 +286,26 @@ def record_episode(run_dir: str | Path, path: str | Path, seed: int = 12345, max
     return len(frames)
 
 
+def _with_step_bar(env, lifetime: int, progress: bool):
+    """``(env, bar)``: a tqdm bar over the env steps one rollout of ``lifetime`` episodes can take."""
+    from tqdm.auto import tqdm
+
+    horizon = getattr(env.unwrapped, "max_episode_steps", None) if hasattr(env, "unwrapped") else None
+    bar = tqdm(total=(horizon * lifetime) if horizon else None, desc="evaluate", unit="step", disable=not progress, dynamic_ncols=True)
+    if not progress:
+        return env, bar
+    import gymnasium as gym
+
+    class _Counting(gym.vector.VectorWrapper):
+        def step(self, actions):
+            bar.update(1)
+            return self.env.step(actions)
+
+    return _Counting(env), bar
+
+
 def cmd_evaluate(args) -> int:
-    result = evaluate_run(args.run_dir, args.episodes, args.seed)
+    result = evaluate_run(args.run_dir, args.episodes, args.seed, progress=not args.no_progress)
     if args.gif:
         result["gif_frames"] = record_episode(args.run_dir, args.gif, seed=args.seed)
         result["gif"] = args.gif
@@ -243,43 +319,42 @@ def cmd_evaluate(args) -> int:
 
 
 # ---------------------------------------------------------------- plot / baseline
-def read_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """Columns of a run's metrics.csv as float arrays."""
-    import csv
+def _metrics_rows(run_dir: str | Path) -> list[dict]:
+    from .errors import UserError
+    from .run_dir import RunDir
 
     path = Path(run_dir) / "metrics.csv"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found; is {run_dir} a metarl-gym run directory?")
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
+        raise UserError(f"{path} not found; is {run_dir} a metarl-gym run directory?")
+    rows = RunDir(run_dir, "evolve").read_metrics()  # kind is not checked for reading: any run's metrics
     if not rows:
-        raise ValueError(f"{path} has no rows yet")
-    return {key: np.array([float(r[key]) if r[key] not in ("", None) else np.nan for r in rows]) for key in rows[0]}
+        raise UserError(f"{path} has no rows yet")
+    return rows
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """Columns of a run's metrics.csv as float arrays (a partial last line is ignored)."""
+    rows = _metrics_rows(run_dir)
+
+    def num(value):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return np.nan
+
+    return {key: np.array([num(r.get(key)) for r in rows]) for key in rows[0]}
 
 
 def cmd_plot(args) -> int:
-    import matplotlib
+    from .errors import UserError
+    from .plots import plot_fitness
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    runs = [(Path(d), read_metrics(d)) for d in args.run_dirs]
-    x_key = args.x or ("generation" if all("generation" in m for _, m in runs) else "env_steps")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (run_dir, metrics) in enumerate(runs):
-        if x_key not in metrics:
-            raise ValueError(f"{run_dir}/metrics.csv has no column {x_key!r}; use --x with one of {sorted(metrics)}")
-        color = f"C{i}"
-        if "best" in metrics:
-            ax.plot(metrics[x_key], metrics["best"], color=color, label=f"{run_dir.name} best")
-        ax.plot(metrics[x_key], metrics["mean"], color=color, linestyle="--", label=f"{run_dir.name} mean")
-    ax.set_xlabel(x_key.replace("_", " "))
-    ax.set_ylabel("return")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    runs = [(Path(d).name, _metrics_rows(d)) for d in args.run_dirs]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=120)
+    try:
+        plot_fitness(runs, args.out, x=args.x)
+    except ValueError as err:
+        raise UserError(f"{err}; use --x with a column every run has") from None
     print(f"wrote {args.out}")
     return 0
 
@@ -290,7 +365,7 @@ def cmd_baseline(args) -> int:
 
     config = apply_overrides(load_yaml(args.config), args.overrides)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.config)
-    summary = run_baseline(config, run_dir)
+    summary = run_baseline(config, run_dir, overwrite=args.overwrite, progress=not args.no_progress)
     print(json.dumps(summary, default=str))
     return 0
 

@@ -1,37 +1,53 @@
-"""YAML run configs: loading, ``key=value`` overrides, defaults and validation with errors naming the key path.
+"""YAML run configs for ``metarl-gym evolve``: loading, ``key=value`` overrides, defaults and validation.
 
-An ``evolve`` config::
+An ``evolve`` config (every key optional)::
 
-    env: {id: MetaRL/CartPole-v1, kwargs: {}, mask_velocity: false}
-    policy: {name: mlp, kwargs: {hidden_sizes: [16]}}
-    strategy: {name: ga, pop_size: 100, kwargs: {selection: roulette}}
+    env: {id: MetaRL/CartPole-v1, kwargs: {}, mask_velocity: false, vectorization_mode: null, reservoir: null}
+    policy: {name: mlp, kwargs: {hidden_sizes: [16]}}          # kwargs checked against the policy's signature
+    strategy: {name: ga, pop_size: 100, kwargs: {selection: truncation}}
     generations: 20
-    episodes: 1            # episodes per evaluation (mean return is the fitness)
-    seed: 0
+    episodes: 1            # episodes per evaluation (mean return is the fitness); a plastic policy's lifetime
+    seed: 0                # null: drawn at random and recorded in config.yaml
     device: cpu
     checkpoint_every: 1    # generations between atomic checkpoints (and always at the end)
-    rollout: {early_stop: null, fast: null}
-      # early_stop: {patience: 30, after: 200} stops rows that stopped earning (the Hebbian seed's rule)
-      # fast: {block_size: 256, compile: true, steps_per_call: 10} evaluates with fast_rollout (blocks of rows kept
-      #   in cache; torch envs with a time limit, episodes: 1, no early_stop)
+    rollout:
+      early_stop: null     # {patience: 30, after: 200} stops rows that stopped earning (the Hebbian seed's rule)
+      engine: auto         # auto | loop | blocked  (passed to metarl_gym.evolution.rollout)
+      block_size: null     # rows per block of the blocked engine (null: rollout's default)
+      compile: false       # torch.compile the blocked engine's step
+    distributed:           # where evaluations run (see metarl_gym.distributed)
+      backend: local       # local | ray
+      address: null        # null: a local Ray; "auto": the cluster of `ray start`; "ray://host:10001"
+      num_workers: 2
+      num_cpus_per_worker: 1
+      num_gpus_per_worker: 0
+      max_failures: 3
+      slice_size: null
+    logging: {tensorboard: false}   # true: TensorBoard scalars per generation in <run>/tensorboard (extra `tensorboard`)
+
+The schema (:mod:`metarl_gym.schema`) refuses unknown keys at every level (listing the accepted ones), wrong
+types (``mask_velocity: 'false'`` is a string, not a bool), out-of-range or non-finite values, and kwargs that
+the policy / strategy / env does not take. Deviation from CONTRACTS §3: ``episodes`` stays top-level (every
+existing config and example uses it); ``rollout.episodes`` is refused with a message saying so.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .errors import UserError
+from .run_dir import atomic_write_bytes, load_yaml_file
+from .schema import MISSING, AnyValue, Bool, ConfigError, Float, Int, Kwargs, Removed, Section, Seed, Str, check_device
 
-class ConfigError(ValueError):
-    """A config value is missing or invalid; the message names the key path and what is allowed."""
-
-    def __init__(self, key_path: str, message: str):
-        super().__init__(f"config key '{key_path}': {message}")
-        self.key_path = key_path
-
+__all__ = [
+    "ConfigError", "EVOLVE_DEFAULTS", "EVOLVE_SCHEMA", "apply_overrides", "check_resume_config", "dump_yaml",
+    "load_yaml", "merge", "resolve_evolve_config",
+]
 
 EVOLVE_DEFAULTS: dict[str, Any] = {
     "env": {"id": "MetaRL/CartPole-v1", "kwargs": {}, "mask_velocity": False, "vectorization_mode": None},
@@ -42,21 +58,119 @@ EVOLVE_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "cpu",
     "checkpoint_every": 1,
-    "rollout": {"early_stop": None, "fast": None},
 }
-"""What ``metarl-gym evolve`` runs with no config: a GA on MetaRL/CartPole-v1, about a minute on 2 cores."""
+"""What ``metarl-gym evolve`` runs with no config: a GA on MetaRL/CartPole-v1, a few seconds on 2 cores.
+
+Merged under a user config by :func:`merge` (a section that names another policy / strategy drops the default
+kwargs); every other default comes from :data:`EVOLVE_SCHEMA`.
+"""
+
+
+def _env_class(section: dict[str, Any]):
+    import gymnasium as gym
+
+    from .envs.make import torch_entry_point
+
+    return torch_entry_point(gym.spec(section["id"]))
+
+
+def _check_env_id(value: str, path: str) -> str:
+    import gymnasium as gym
+
+    import metarl_gym  # noqa: F401  (registers the ids)
+
+    if value not in gym.registry:
+        near = difflib.get_close_matches(value, sorted(gym.registry), n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(i) for i in near)}? " if near else ""
+        raise ConfigError(path, f"unknown env id {value!r}; {hint}`metarl-gym envs` lists the MetaRL ids")
+    return value
+
+
+def _policy_class(section):
+    from .agents import policy_class
+
+    return policy_class(section["name"])
+
+
+def _strategy_class(section):
+    from .evolution import STRATEGIES
+
+    return STRATEGIES[section["name"]]
+
+
+def env_section(default_id: Any = "MetaRL/CartPole-v1") -> Section:
+    """The ``env:`` section shared by the commands (one spelling of each key)."""
+    return Section({
+        "id": Str(default_id, check=_check_env_id),
+        "kwargs": Kwargs(_env_class, exclude=("num_envs", "device", "render_mode", "single_observation_space", "single_action_space")),
+        "mask_velocity": Bool(False),
+        "vectorization_mode": Str(None, choices=["vector_entry_point", "sync", "async"]),
+        "reservoir": AnyValue(None, doc="ReservoirEncoder arguments, checked by metarl_gym.envs.make"),
+    })
+
+
+DISTRIBUTED_SECTION = Section({
+    "backend": Str("local", choices=["local", "ray"]),
+    "address": Str(None),
+    "num_workers": Int(2, min=1),
+    "num_cpus_per_worker": Float(1.0, min=0, min_exclusive=True),
+    "num_gpus_per_worker": Float(0.0, min=0),
+    "max_failures": Int(3, min=0),
+    "slice_size": Int(None, min=1),
+})
+"""CONTRACTS §4 (plus ``slice_size``, metarl_gym.distributed.settings)."""
+
+
+def _schema() -> Section:
+    from .agents import POLICIES
+    from .evolution import STRATEGIES
+
+    return Section({
+        "env": env_section(),
+        "policy": Section({
+            "name": Str("mlp", choices=sorted(POLICIES)),
+            "kwargs": Kwargs(_policy_class, exclude=("observation_space", "action_space")),
+        }),
+        "strategy": Section({
+            "name": Str("ga", choices=sorted(STRATEGIES)),
+            "pop_size": Int(100, min=2),
+            "kwargs": Kwargs(_strategy_class, exclude=("num_params", "pop_size", "seed", "device")),
+        }),
+        "generations": Int(20, min=1),
+        "episodes": Int(1, min=1),
+        "seed": Seed(0),
+        "device": Str("cpu", check=check_device),
+        "checkpoint_every": Int(1, min=1),
+        "rollout": Section({
+            "episodes": Removed("episodes per evaluation are the top-level key `episodes`; set episodes: N"),
+            "early_stop": Section({"patience": Int(MISSING, min=1), "after": Int(0, min=0)}, default=None),
+            "engine": Str("auto", choices=["auto", "loop", "blocked"]),
+            "block_size": Int(None, min=1),
+            "compile": Bool(False),
+            "fast": Removed("rollout.fast was removed: use rollout.engine: blocked, rollout.block_size: N and "
+                            "rollout.compile: true|false"),
+        }),
+        "distributed": DISTRIBUTED_SECTION,
+        "logging": Section({"tensorboard": Bool(False)}),
+    })
+
+
+EVOLVE_SCHEMA = None
+"""Built on first use by :func:`evolve_schema` (it reads the policy and strategy registries)."""
+
+
+def evolve_schema() -> Section:
+    """The :class:`~metarl_gym.schema.Section` every evolve config is checked against."""
+    global EVOLVE_SCHEMA
+    if EVOLVE_SCHEMA is None:
+        EVOLVE_SCHEMA = _schema()
+    return EVOLVE_SCHEMA
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a clear error when the file is missing or not a mapping."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {str(path)!r} not found")
-    with path.open() as f:
-        data = yaml.safe_load(f) or {}
-    if not isinstance(data, dict):
-        raise ConfigError("<root>", f"{path} must contain a YAML mapping, got {type(data).__name__}")
-    return data
+    """Read a YAML mapping; a :class:`~metarl_gym.errors.UserError` naming the file (and line and column of
+    a syntax error)."""
+    return load_yaml_file(path)
 
 
 def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -75,7 +189,10 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
             if not isinstance(child, dict):
                 raise ConfigError(".".join(keys[: depth + 1]), f"is a {type(child).__name__}, cannot set {key_path}")
             node = child
-        node[keys[-1]] = yaml.safe_load(raw)
+        try:
+            node[keys[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(key_path, f"value {raw!r} is not valid YAML ({str(err).splitlines()[0]})") from None
     return config
 
 
@@ -86,7 +203,6 @@ def merge(defaults: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "kwargs":
             if "name" in value and value.get("name") != out[key].get("name"):
                 out[key] = copy.deepcopy(value)  # another policy / strategy: the defaults' kwargs don't apply
-                out[key].setdefault("kwargs", {})
             else:
                 out[key] = merge(out[key], value)
         else:
@@ -95,89 +211,65 @@ def merge(defaults: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_evolve_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Defaults filled in and every key checked; raises :class:`ConfigError` naming the key path."""
-    from .agents import POLICIES
-    from .evolution import STRATEGIES
+    """Defaults filled in and every key checked; raises :class:`ConfigError` naming the key path.
 
-    unknown = set(config) - set(EVOLVE_DEFAULTS)
-    if unknown:
-        key = sorted(unknown)[0]
-        raise ConfigError(key, f"unknown key; allowed top-level keys: {sorted(EVOLVE_DEFAULTS)}")
-    config = merge(EVOLVE_DEFAULTS, config)
-    _check_section(config, "env", {"id", "kwargs", "mask_velocity", "vectorization_mode"})
-    _check_section(config, "policy", {"name", "kwargs"})
-    _check_section(config, "strategy", {"name", "pop_size", "kwargs"})
-    _check_section(config, "rollout", {"early_stop", "fast"})
-    if not isinstance(config["env"]["id"], str):
-        raise ConfigError("env.id", f"must be an env id string, got {config['env']['id']!r}")
-    if config["env"]["vectorization_mode"] not in (None, "vector_entry_point", "sync", "async"):
-        raise ConfigError("env.vectorization_mode", "allowed values: null, vector_entry_point, sync, async")
-    if config["policy"]["name"] not in POLICIES:
-        raise ConfigError("policy.name", f"{config['policy']['name']!r} is not a policy; allowed values: {sorted(POLICIES)}")
-    if config["strategy"]["name"] not in STRATEGIES:
-        raise ConfigError("strategy.name", f"{config['strategy']['name']!r} is not a strategy; allowed values: {sorted(STRATEGIES)}")
-    for key in ("generations", "episodes", "checkpoint_every"):
-        _check_positive_int(config, key)
-    _check_positive_int(config["strategy"], "pop_size", prefix="strategy.")
-    if config["seed"] is not None and not isinstance(config["seed"], int):
-        raise ConfigError("seed", f"must be an integer or null, got {config['seed']!r}")
-    early_stop = config["rollout"]["early_stop"]
-    if early_stop is not None and (not isinstance(early_stop, dict) or set(early_stop) - {"patience", "after"}):
-        raise ConfigError("rollout.early_stop", "must be null or a mapping with keys patience, after")
-    _check_fast_rollout(config)
-    return config
+    Idempotent: resolving a resolved config gives it back unchanged.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError("<root>", f"an evolve config must be a mapping, got {type(config).__name__}")
+    schema = evolve_schema()
+    for key in config:  # before merging: an unknown top-level key is named as the user wrote it
+        if key not in schema.fields:
+            schema.validate({key: config[key]})
+    return schema.validate(merge(EVOLVE_DEFAULTS, config))
 
 
-FAST_ROLLOUT_KEYS = {"block_size": 256, "compile": False, "steps_per_call": 10}
-"""``rollout.fast`` keys and their defaults (see :func:`metarl_gym.evolution.fast_rollout.fast_rollout`)."""
+RESUME_OVERRIDABLE = ("generations",)
+"""Keys whose value may change between a stop and a resume (to extend a run)."""
 
 
-def _check_fast_rollout(config: dict) -> None:
-    fast = config["rollout"]["fast"]
-    if fast is None:
-        return
-    if not isinstance(fast, dict) or set(fast) - set(FAST_ROLLOUT_KEYS):
-        raise ConfigError("rollout.fast", f"must be null or a mapping with keys {sorted(FAST_ROLLOUT_KEYS)}, got {fast!r}")
-    config["rollout"]["fast"] = fast = {**FAST_ROLLOUT_KEYS, **fast}
-    if fast["block_size"] is not None and not (_is_int(fast["block_size"]) and fast["block_size"] > 0):
-        raise ConfigError("rollout.fast.block_size", f"must be a positive integer or null (one block), got {fast['block_size']!r}")
-    if not isinstance(fast["compile"], bool):
-        raise ConfigError("rollout.fast.compile", f"must be true or false, got {fast['compile']!r}")
-    if not (_is_int(fast["steps_per_call"]) and fast["steps_per_call"] > 0):
-        raise ConfigError("rollout.fast.steps_per_call", f"must be a positive integer, got {fast['steps_per_call']!r}")
-    if config["episodes"] != 1:
-        raise ConfigError("rollout.fast", f"plays one episode per individual: set episodes: 1 (got {config['episodes']}) or fast: null")
-    if config["rollout"]["early_stop"] is not None:
-        raise ConfigError("rollout.fast", "has no early stop: set rollout.early_stop: null or fast: null")
+def check_resume_config(stored: dict[str, Any], given: dict[str, Any], path: str | Path) -> None:
+    """Refuse a resume whose config differs from the stored one except in :data:`RESUME_OVERRIDABLE`.
+
+    Raises:
+        UserError: naming the first differing key path.
+    """
+    diff = _first_difference(
+        {k: v for k, v in stored.items() if k not in RESUME_OVERRIDABLE},
+        {k: v for k, v in given.items() if k not in RESUME_OVERRIDABLE},
+    )
+    if diff is not None:
+        key, a, b = diff
+        raise UserError(
+            f"{path}: config key '{key}' is {b!r} but the run was started with {a!r}; a run resumes with the config "
+            f"it started with (only {', '.join(RESUME_OVERRIDABLE)} may change): undo the edit, or start a new run"
+        )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # YAML `true` is not a size
-
-
-def _check_section(config: dict, section: str, allowed: set[str]) -> None:
-    value = config[section]
-    if not isinstance(value, dict):
-        raise ConfigError(section, f"must be a mapping with keys {sorted(allowed)}, got {value!r}")
-    unknown = set(value) - allowed
-    if unknown:
-        raise ConfigError(f"{section}.{sorted(unknown)[0]}", f"unknown key; allowed keys: {sorted(allowed)}")
-    if "kwargs" in allowed:
-        if value.get("kwargs") is None:
-            value["kwargs"] = {}
-        if not isinstance(value["kwargs"], dict):
-            raise ConfigError(f"{section}.kwargs", f"must be a mapping, got {value['kwargs']!r}")
-
-
-def _check_positive_int(config: dict, key: str, prefix: str = "") -> None:
-    value = config[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(prefix + key, f"must be a positive integer, got {value!r}")
+def _first_difference(a: Any, b: Any, prefix: str = ""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            sub = f"{prefix}.{key}" if prefix else str(key)
+            if key not in a or key not in b:
+                return sub, a.get(key, "<absent>"), b.get(key, "<absent>")
+            found = _first_difference(a[key], b[key], sub)
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return prefix, a, b
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _first_difference(x, y, f"{prefix}.{i}")
+            if found is not None:
+                return found
+        return None
+    if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool)):
+        return prefix, a, b
+    return None if a == b else (prefix, a, b)
 
 
 def dump_yaml(config: dict[str, Any], path: str | Path) -> None:
-    """Write ``config`` as YAML (atomically)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    tmp.replace(path)
+    """Write ``config`` as YAML (atomically, fsync'ed)."""
+    atomic_write_bytes(path, yaml.safe_dump(config, sort_keys=False).encode())
+

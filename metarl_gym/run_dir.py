@@ -135,6 +135,7 @@ class RunDir:
         self._lock_fd: int | None = None
         self._columns: list[str] | None = None
         self._files: set[str] = set()
+        self._config: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.root)!r}, {self.kind!r})"
@@ -156,7 +157,7 @@ class RunDir:
         self._write_run_json()
 
     def _write_run_json(self) -> None:
-        info = {"kind": self.kind, "format": FORMAT, "files": sorted(self._files)}
+        info = {"kind": self.kind, "format": FORMAT, "files": sorted(self._files), "config": self._config}
         atomic_write_bytes(self.path(RUN_JSON), (json.dumps(info, indent=1) + "\n").encode())
 
     def _read_run_json(self) -> dict[str, Any] | None:
@@ -191,13 +192,13 @@ class RunDir:
         if not self.overwrite:
             if info is not None and info["kind"] != self.kind:
                 raise UserError(
-                    f"{self.root} holds a {info['kind']} run; refusing to write a {self.kind} run over it "
+                    f"{self.root} holds {_a(info['kind'])} run; refusing to write a {self.kind} run over it "
                     f"(pick another --run-dir, or pass --overwrite to replace it)"
                 )
             if info is not None and present:
                 hint = f"continue it with `metarl-gym evolve --resume {self.root}`, " if self.kind == "evolve" else ""
                 raise UserError(
-                    f"{self.root} already holds a {self.kind} run; {hint}pick another --run-dir, or pass "
+                    f"{self.root} already holds {_a(self.kind)} run; {hint}pick another --run-dir, or pass "
                     f"--overwrite to replace it"
                 )
             if info is None and present:
@@ -215,6 +216,7 @@ class RunDir:
                     self._remove(name)
             self._files = set()
             self._columns = None
+            self._config = None
             self._write_run_json()
             if config is not None:
                 self.write_config(config)
@@ -243,9 +245,16 @@ class RunDir:
                 f"{self.kind.replace('_', '-')}` (or by an older version)"
             )
         if info["kind"] != self.kind:
-            raise UserError(f"{self.root} holds a {info['kind']} run, not a {self.kind} run")
+            raise UserError(f"{self.root} holds {_a(info['kind'])} run, not {_a(self.kind)} run")
         self._files = set(info.get("files", []))
+        self._config = info.get("config")
         return self
+
+    @property
+    def recorded_config(self) -> dict[str, Any] | None:
+        """The config as last written through :meth:`write_config` (kept in run.json, so an edit of
+        config.yaml by hand is detectable: compare it with :meth:`read_config`)."""
+        return self._config
 
     # ------------------------------------------------------------------ lock
     @contextlib.contextmanager
@@ -282,8 +291,10 @@ class RunDir:
 
     # ------------------------------------------------------------------ config / json / bytes
     def write_config(self, config: dict[str, Any]) -> None:
-        """config.yaml (atomic)."""
+        """config.yaml (atomic), and a copy in run.json (:attr:`recorded_config`)."""
         self.write_text("config.yaml", yaml.safe_dump(config, sort_keys=False))
+        self._config = json.loads(json.dumps(config))
+        self._write_run_json()
 
     def read_config(self) -> dict[str, Any]:
         """The stored config.yaml.
@@ -431,6 +442,10 @@ class RunDir:
             tmp.write_text("".join(line + "\n" for line in kept))
         self._columns = None
         self._record(self.METRICS)
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 def _format(value: Any) -> Any:

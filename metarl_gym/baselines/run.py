@@ -49,7 +49,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import VecMonitor
 
-from ..config import ConfigError, dump_yaml
+from ..errors import UserError
+from ..run_dir import RunDir
+from ..schema import MISSING, AnyValue, Bool, ConfigError, Int, Kwargs, Section, Seed, Str, check_device
 from .sb3 import SB3VecEnv
 
 ALGORITHMS = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
@@ -78,71 +80,85 @@ METRICS_COLUMNS = ("env_steps", "wall_s", "mean", "median", "best", "worst", "ep
 
 
 # ---------------------------------------------------------------------------------------------- config
+def _algorithm_class(section: dict[str, Any]):
+    return ALGORITHMS[section["algorithm"]]
+
+
+def _check_torch_id(value: str, path: str) -> str:
+    torch_ids = _torch_env_ids()
+    if value not in torch_ids:
+        import difflib
+
+        near = difflib.get_close_matches(value, torch_ids, n=1, cutoff=0.5)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ConfigError(path, f"must be a registered torch-batched env id, one of {torch_ids}, got {value!r}{hint}")
+    return value
+
+
+def _check_sb3_device(value: str, path: str) -> str:
+    if value == "auto":
+        return str(get_device("auto"))
+    try:
+        return str(get_device(check_device(value, path)))
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ConfigError(path, f"must be 'auto' or a torch device name such as 'cpu' or 'cuda:0' ({exc})") from None
+
+
+def _env_kwargs_class(section: dict[str, Any]):
+    from ..envs.make import torch_entry_point
+
+    return torch_entry_point(gym.spec(section["id"]))
+
+
+def baseline_schema() -> Section:
+    """The :class:`~metarl_gym.schema.Section` of a baseline config (``BASELINE_DEFAULTS`` are its defaults)."""
+    return Section({
+        "algorithm": Str("ppo", choices=sorted(ALGORITHMS)),
+        "env": Section({
+            "id": Str(MISSING, check=_check_torch_id, doc="a MetaRL/* id"),
+            "kwargs": Kwargs(_env_kwargs_class, exclude=("num_envs", "device", "render_mode", "single_observation_space", "single_action_space")),
+            "mask_velocity": Bool(None),
+        }),
+        "mask_velocity": Bool(False),
+        "reservoir": AnyValue(None),
+        "n_envs": Int(1, min=1),
+        "total_timesteps": Int(100_000, min=1),
+        "seed": Seed(0),
+        "device": Str("auto", check=_check_sb3_device),
+        "algorithm_kwargs": Kwargs(_algorithm_class, exclude=("policy", "env", "seed", "device", "_init_setup_model")),
+        "log_interval_steps": Int(None, min=1),
+        "threads": Int(None, min=1),
+    })
+
+
 def resolve_baseline_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults and validate; raises :class:`ConfigError` (a ``ValueError``) naming the key path.
+    """Fill defaults and validate; raises :class:`ConfigError` (a ``UserError``) naming the key path.
 
     Args:
         config: the loaded YAML (overrides applied).
 
     Returns:
-        A new dict with every key of ``BASELINE_DEFAULTS``.
+        A new dict with every key of ``BASELINE_DEFAULTS`` (``env.mask_velocity``, evolve's spelling, is moved
+        to the top-level ``mask_velocity``).
     """
     if not isinstance(config, dict):
         raise ConfigError("<root>", f"a baseline config must be a mapping, got {type(config).__name__}")
-    unknown = set(config) - set(BASELINE_DEFAULTS)
-    if unknown:
-        raise ConfigError(sorted(unknown)[0], f"unknown key; allowed keys: {sorted(BASELINE_DEFAULTS)}")
-    resolved = copy.deepcopy(BASELINE_DEFAULTS)
-    for key, value in config.items():
-        resolved[key] = copy.deepcopy(value)
-
-    algorithm = resolved["algorithm"]
-    if not isinstance(algorithm, str) or algorithm.lower() not in ALGORITHMS:
-        raise ConfigError("algorithm", f"must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
-    resolved["algorithm"] = algorithm.lower()
-
+    config = copy.deepcopy(config)
+    if isinstance(config.get("env"), str):
+        config["env"] = {"id": config["env"]}
+    if isinstance(config.get("algorithm"), str):
+        config["algorithm"] = config["algorithm"].lower()
+    if isinstance(config.get("algorithm"), str) and config["algorithm"] not in ALGORITHMS:
+        raise ConfigError("algorithm", f"must be one of {sorted(ALGORITHMS)}, got {config['algorithm']!r}")
+    resolved = baseline_schema().validate(config)
     env = resolved["env"]
-    if isinstance(env, str):
-        env = {"id": env}
-    if not isinstance(env, dict):
-        raise ConfigError("env", f"must be a mapping {{id: ..., kwargs: {{...}}}}, got {env!r}")
-    env_unknown = set(env) - {"id", "kwargs", "mask_velocity"}
-    if env_unknown:
-        raise ConfigError(f"env.{sorted(env_unknown)[0]}", "unknown key; allowed: id, kwargs, mask_velocity")
-    env = {"id": env.get("id"), "kwargs": env.get("kwargs") or {}, **({"mask_velocity": env["mask_velocity"]} if "mask_velocity" in env else {})}
-    if "mask_velocity" in env:  # accept evolve's spelling env.mask_velocity too
-        if "mask_velocity" in config and bool(config["mask_velocity"]) != bool(env["mask_velocity"]):
+    env_mask = env.pop("mask_velocity")
+    if env_mask is not None:  # accept evolve's spelling env.mask_velocity too
+        if "mask_velocity" in config and config["mask_velocity"] != env_mask:
             raise ConfigError("env.mask_velocity", "disagrees with the top-level mask_velocity; set only one")
-        resolved["mask_velocity"] = env.pop("mask_velocity")
-    torch_ids = _torch_env_ids()
-    if env["id"] not in torch_ids:
-        raise ConfigError("env.id", f"must be a registered torch-batched env id, one of {torch_ids}, got {env['id']!r}")
-    if not isinstance(env["kwargs"], dict):
-        raise ConfigError("env.kwargs", f"must be a mapping of env constructor arguments, got {env['kwargs']!r}")
-    resolved["env"] = env
-
-    if not isinstance(resolved["mask_velocity"], bool):
-        raise ConfigError("mask_velocity", f"must be true or false, got {resolved['mask_velocity']!r}")
-    for key in ("n_envs", "total_timesteps"):
-        value = resolved[key]
-        if isinstance(value, float) and value.is_integer():
-            value = resolved[key] = int(value)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(key, f"must be a positive integer, got {value!r}")
-    if resolved["seed"] is not None and (not isinstance(resolved["seed"], int) or isinstance(resolved["seed"], bool)):
-        raise ConfigError("seed", f"must be an integer or null, got {resolved['seed']!r}")
+        resolved["mask_velocity"] = env_mask
     if resolved["seed"] is None:
         resolved["seed"] = int(np.random.SeedSequence().entropy % 2**31)
-    try:
-        resolved["device"] = str(get_device(resolved["device"]))
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ConfigError("device", f"must be 'auto' or a torch device name such as 'cpu' or 'cuda:0' ({exc})") from None
-    interval = resolved["log_interval_steps"]
-    if interval is not None and (not isinstance(interval, int) or isinstance(interval, bool) or interval < 1):
-        raise ConfigError("log_interval_steps", f"must be a positive integer or null, got {interval!r}")
-    threads = resolved["threads"]
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ConfigError("threads", f"must be a positive integer or null, got {threads!r}")
     _check_algorithm_kwargs(resolved)
     _check_reservoir(resolved)
     return resolved
@@ -267,21 +283,13 @@ def make_torch_env(
     Returns:
         A torch vector env (wrapped).
     """
-    from ..agents.reservoir import MultiReservoirEncoder, ReservoirEncoder
+    from ..envs.make import make
 
-    env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point", device=device, **(kwargs or {}))
-    if mask_velocity:
-        from ..envs.wrappers import MaskVelocity
-
-        env = MaskVelocity(env)
     if reservoir is not None:
         reservoir = dict(reservoir)
         reservoir.setdefault("seed", seed)
-        if "reservoirs" in reservoir:
-            env = MultiReservoirEncoder(env, **reservoir)
-        else:
-            env = ReservoirEncoder(env, **reservoir)
-    return env
+    return make(env_id, n_envs, device=device, vectorization_mode="vector_entry_point", mask_velocity=mask_velocity,
+                reservoir=reservoir, **(kwargs or {}))
 
 
 def make_model(config: dict[str, Any], *, verbose: int = 0):
@@ -306,18 +314,22 @@ def make_model(config: dict[str, Any], *, verbose: int = 0):
 class EpisodeMetricsCallback(BaseCallback):
     """Writes ``metrics.csv`` rows (``METRICS_COLUMNS``) during SB3 training and keeps every episode return.
 
-    A row summarises the episode returns finished since the previous row; one is written (and flushed) when
+    A row summarises the episode returns finished since the previous row; one is written (and fsync'ed) when
     at least ``interval_steps`` env steps have passed and at least one episode finished, and at the end.
 
     Args:
-        path: the CSV file (created with a header; None: only keep the returns in memory).
+        path: a :class:`~metarl_gym.run_dir.RunDir` (rows appended through it), a CSV file (created with a
+            header), or None (only keep the returns in memory).
         interval_steps: minimum env steps between rows.
+        progress: show a tqdm bar over ``total_timesteps``.
     """
 
-    def __init__(self, path: str | Path | None, interval_steps: int):
+    def __init__(self, path: RunDir | str | Path | None, interval_steps: int, progress: bool = False):
         super().__init__()
-        self.path = None if path is None else Path(path)
+        self.run_dir = path if isinstance(path, RunDir) else None
+        self.path = None if path is None or self.run_dir is not None else Path(path)
         self.interval_steps = int(interval_steps)
+        self.progress = progress
         self.episode_returns: list[float] = []
         """Every finished episode's return, in order."""
         self.rows: list[dict[str, float]] = []
@@ -326,6 +338,7 @@ class EpisodeMetricsCallback(BaseCallback):
         self._file = None
         self._writer = None
         self._t0 = 0.0
+        self._bar = None
 
     def _on_training_start(self) -> None:
         self._t0 = time.perf_counter()
@@ -335,6 +348,11 @@ class EpisodeMetricsCallback(BaseCallback):
             self._writer = csv.writer(self._file)
             self._writer.writerow(METRICS_COLUMNS)
             self._file.flush()
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            total = self.locals.get("total_timesteps") or getattr(self.model, "_total_timesteps", None)
+            self._bar = tqdm(total=total, initial=self.num_timesteps, desc="baseline", unit="step", dynamic_ncols=True)
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
@@ -344,6 +362,8 @@ class EpisodeMetricsCallback(BaseCallback):
                 self.episode_returns.append(float(episode["r"]))
         if self._pending and self.num_timesteps - self._last_row_steps >= self.interval_steps:
             self._write_row()
+        if self._bar is not None:
+            self._bar.update(self.num_timesteps - self._bar.n)
         return True
 
     def _on_training_end(self) -> None:
@@ -352,6 +372,9 @@ class EpisodeMetricsCallback(BaseCallback):
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def _write_row(self) -> None:
         returns = np.asarray(self._pending, dtype=np.float64)
@@ -365,9 +388,13 @@ class EpisodeMetricsCallback(BaseCallback):
             "episodes": len(returns),
         }
         self.rows.append(row)
-        if self._writer is not None:
+        if self.run_dir is not None:
+            self.run_dir.append_metrics(row, columns=list(METRICS_COLUMNS))
+        elif self._writer is not None:
             self._writer.writerow([row[c] for c in METRICS_COLUMNS])
             self._file.flush()
+        if self._bar is not None:
+            self._bar.set_postfix(mean=f"{row['mean']:.4g}")
         self._pending = []
         self._last_row_steps = self.num_timesteps
 
@@ -382,12 +409,14 @@ def default_interval(config: dict[str, Any]) -> int:
     return 1000
 
 
-def train(config: dict[str, Any], metrics_path: str | Path | None = None, *, verbose: int = 0):
+def train(config: dict[str, Any], metrics_path: RunDir | str | Path | None = None, *, verbose: int = 0, progress: bool = False):
     """Train the SB3 model of a resolved config.
 
     Args:
         config: a config resolved by :func:`resolve_baseline_config`.
-        metrics_path: where to write metrics.csv (None: nowhere).
+        metrics_path: a RunDir or a path to write metrics.csv to (None: nowhere).
+        verbose: SB3 verbosity.
+        progress: show a progress bar.
 
     Returns:
         ``(model, callback)``; ``callback.episode_returns`` lists every finished episode's return.
@@ -395,38 +424,75 @@ def train(config: dict[str, Any], metrics_path: str | Path | None = None, *, ver
     if config["threads"] is not None:
         torch.set_num_threads(config["threads"])
     model = make_model(config, verbose=verbose)
-    callback = EpisodeMetricsCallback(metrics_path, default_interval(config))
+    callback = EpisodeMetricsCallback(metrics_path, default_interval(config), progress=progress)
     model.learn(total_timesteps=config["total_timesteps"], callback=callback)
     return model, callback
 
 
 # ---------------------------------------------------------------------------------------------- the command
-def run_baseline(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
-    """``metarl-gym baseline``: train an SB3 agent and write the run directory.
+def run_baseline(
+    config: dict[str, Any], run_dir: str | Path, *, overwrite: bool = False, progress: bool = False, resume: bool = False
+) -> dict[str, Any]:
+    """``metarl-gym baseline``: train an SB3 agent and write the run directory (a RunDir of kind "baseline").
 
     Args:
-        config: the loaded YAML with overrides applied (see the module docstring).
-        run_dir: directory for config.yaml, metrics.csv and model.zip (created; existing files overwritten).
+        config: the loaded YAML with overrides applied (see the module docstring); with ``resume``, None
+            (the stored config is used) or the same config.
+        run_dir: directory for config.yaml, metrics.csv, model.zip and fitness.png: new or empty (or, with
+            ``overwrite``, one to replace).
+        overwrite: replace a directory holding another run or files metarl-gym did not write.
+        progress: show a progress bar over the env steps.
+        resume: finish a baseline run that was killed: SB3's mid-training state is not checkpointed, so the
+            training reruns from step 0 under the stored config (deterministic on CPU: the same metrics, wall_s
+            aside, as an uninterrupted run).
 
     Returns:
         A summary: ``run_dir``, ``algorithm``, ``env_id``, ``env_steps``, ``wall_s``, ``episodes``,
         ``final_mean`` (mean return of the last 10 episodes, NaN if none finished) and ``last_row``.
 
     Raises:
-        ValueError: an invalid config (the message names the key path and the allowed values).
+        UserError: an invalid config (the message names the key path and the allowed values); a directory
+            holding another run (an evolve run, say) or foreign files; another process on the directory.
     """
+    if resume:
+        rd = RunDir(run_dir, "baseline").open_existing()
+        with rd.lock():
+            stored = resolve_baseline_config(rd.read_config())
+            if rd.recorded_config is not None and stored != rd.recorded_config:
+                from ..config import check_resume_config
+
+                check_resume_config(rd.recorded_config, stored, rd.path("config.yaml"))
+            if config is not None and resolve_baseline_config(config) != stored:
+                raise UserError(f"{rd.root} holds a baseline run with another config; resume it without a config, or pick another --run-dir")
+            rd.truncate_metrics(0)
+            return _train_into(stored, rd, progress)
     config = resolve_baseline_config(config)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_yaml(config, run_dir / "config.yaml")
+    rd = RunDir(run_dir, "baseline", overwrite=overwrite).create(None)
+    with rd.lock():
+        rd.write_config(config)
+        return _train_into(config, rd, progress)
+
+
+def _train_into(config: dict[str, Any], rd: RunDir, progress: bool) -> dict[str, Any]:
     start = time.perf_counter()
-    model, callback = train(config, run_dir / "metrics.csv")
+    model, callback = train(config, rd, progress=progress)
     wall_s = time.perf_counter() - start
-    model.save(run_dir / "model.zip")
+    with rd.atomic_path("model.zip") as tmp:
+        model.save(tmp)
+        if not tmp.exists() and tmp.with_name(tmp.name + ".zip").exists():  # SB3 appends .zip to other names
+            tmp.with_name(tmp.name + ".zip").rename(tmp)
     model.get_env().close()
     returns = callback.episode_returns
+    if callback.rows:
+        from ..plots import plot_fitness
+
+        try:
+            with rd.atomic_path("fitness.png") as tmp:
+                plot_fitness([(rd.root.name, rd.read_metrics())], tmp, x="env_steps", fmt="png")
+        except (OSError, ValueError):
+            pass  # a plot never fails a finished run
     return {
-        "run_dir": str(run_dir),
+        "run_dir": str(rd.root),
         "algorithm": config["algorithm"],
         "env_id": config["env"]["id"],
         "env_steps": int(model.num_timesteps),

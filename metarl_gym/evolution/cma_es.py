@@ -13,10 +13,16 @@ Randomness: ``cma`` draws from numpy's *global* RNG and its ``seed`` option rese
 cma gets, through its ``randn`` option, a picklable sampler backed by the strategy's own
 ``numpy.random.Generator`` (seeded from ``seed``), and ``seed=nan`` so that it never touches global state.
 The sampler is pickled with the cma object in :meth:`~CMAES.state_dict`, which makes resuming exact.
+
+Safe loading: the cma object's pickle is read back by :func:`safe_cma_loads`, an unpickler that resolves only
+the allow-listed globals below (cma's own state classes, numpy arrays and random generators); a crafted blob
+naming anything else (``os.system``, ``builtins.eval``, ...) is refused before any of it runs. ``state_dict`` checks
+its own blob against the same list, so a cma upgrade that pickles a new class fails when saving, not on resume.
 """
 
 from __future__ import annotations
 
+import io
 import pickle
 from typing import Any
 
@@ -25,12 +31,64 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import UserError
 from .base import Strategy, check_positive
 
 __all__ = ["CMAES"]
 
 # options set from the constructor's own arguments; cma_options may not override them
 _RESERVED_OPTIONS = ("popsize", "seed", "randn", "CMA_diagonal")
+
+
+_SAFE_GLOBALS = frozenset({
+    ("cma.boundary_handler", "BoundNone"), ("cma.boundary_handler", "BoundTransform"),
+    ("cma.boundary_handler", "BoundPenalty"),
+    ("cma.evolution_strategy", "CMAEvolutionStrategy"), ("cma.evolution_strategy", "_CMASolutionDict_functional"),
+    ("cma.evolution_strategy", "_CMAStopDict"), ("cma.evolution_strategy", "_StopTolXStagnation"),
+    ("cma.evolution_strategy", "_pass"), ("cma.logger", "CMADataLogger"),
+    ("cma.optimization_tools", "BestSolution"), ("cma.options_parameters", "CMAOptions"),
+    ("cma.options_parameters", "CMAParameters"), ("cma.options_parameters", "is_feasible"),
+    ("cma.recombination_weights", "RecombinationWeights"), ("cma.sampler", "GaussFullSampler"),
+    ("cma.sampler", "GaussStandardConstant"), ("cma.sampler", "GaussDiagonalSampler"),
+    ("cma.sigma_adaptation", "CMAAdaptSigmaCSA"), ("cma.sigma_adaptation", "CMAAdaptSigmaTPA"),
+    ("cma.transformations", "DiagonalDecoding"), ("cma.transformations", "GenoPheno"),
+    ("cma.transformations", "RoundIntegerVariables"), ("cma.utilities.utils", "BlancClass"),
+    ("cma.utilities.utils", "DictFromTagsInString"), ("cma.utilities.utils", "ElapsedWCTime"),
+    ("cma.utilities.utils", "MoreToWrite"), ("cma.utilities.utils", "SolutionDict"),
+    ("metarl_gym.evolution.cma_es", "_GeneratorRandn"),
+    ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.linalg", "eigh"),
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+    ("numpy.random._pcg64", "PCG64"), ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random._pickle", "__generator_ctor"), ("numpy.random.bit_generator", "SeedSequence"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    ("collections", "OrderedDict"), ("builtins", "slice"), ("builtins", "complex"), ("builtins", "set"),
+    ("builtins", "frozenset"),
+})
+"""(module, name) pairs a CMA-ES state blob may reference: the classes cma 3.x / 4.x pickles for its state."""
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _SAFE_GLOBALS:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allow-listed for a CMA-ES state")
+        return super().find_class(module, name)
+
+
+def safe_cma_loads(blob: bytes):
+    """Unpickle a cma object resolving only :data:`_SAFE_GLOBALS`.
+
+    Raises:
+        UserError: the blob names another global (a crafted or foreign file) or is corrupt.
+    """
+    if not isinstance(blob, (bytes, bytearray)):
+        raise UserError(f"CMA-ES state must be bytes, got {type(blob).__name__}; the checkpoint was not written by CMAES")
+    try:
+        return _AllowListUnpickler(io.BytesIO(blob)).load()
+    except pickle.UnpicklingError as err:
+        raise UserError(f"refusing to load the CMA-ES state: {err} (a crafted or foreign checkpoint?)") from None
+    except (EOFError, ValueError, TypeError, AttributeError) as err:
+        raise UserError(f"the CMA-ES state is corrupt ({err})") from None
 
 
 class _GeneratorRandn:
@@ -137,8 +195,10 @@ class CMAES(Strategy):
 
     def _extra_state(self) -> dict[str, Any]:
         # the pickled cma object carries its covariance, paths and the numpy Generator of its sampler
-        return {"cma_es": pickle.dumps(self.es), "pending": None if self._pending is None else self._pending.clone()}
+        blob = pickle.dumps(self.es)
+        safe_cma_loads(blob)  # fails here, at save time, if cma ever pickles a class the allow-list lacks
+        return {"cma_es": blob, "pending": None if self._pending is None else self._pending.clone()}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self.es = pickle.loads(state["cma_es"])
+        self.es = safe_cma_loads(state["cma_es"])
         self._pending = None if state["pending"] is None else state["pending"].cpu().clone()

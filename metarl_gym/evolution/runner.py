@@ -1,23 +1,33 @@
 """Evolution runs: build env / policy / strategy from a config, loop generations, log, checkpoint, resume.
 
-A run directory holds::
+A run directory (:class:`~metarl_gym.run_dir.RunDir`, kind ``"evolve"``) holds::
 
+    run.json         the run kind, the files written, a copy of the config (so hand edits are detected)
     config.yaml      the resolved config (every default filled in, the seed fixed)
-    metrics.csv      one row per generation: generation,best,mean,median,worst,best_ever,env_steps,wall_s,...
-    checkpoint.pt    strategy state + counters, written atomically every ``checkpoint_every`` generations and at the end
+    metrics.csv      one row per generation: generation,best,mean,median,worst,best_ever,num_nonfinite,env_steps,
+                     wall_s, then the strategy's scalars (sigma, lr, ...)
+    checkpoint.pt    strategy state + counters (tensors and plain values only: loads with weights_only=True),
+                     written atomically every ``checkpoint_every`` generations, at the end and on SIGINT / SIGTERM
     best.pt          the solution: {"params": [D], "solution", "best_individual", "fitness", "generation", "config"}
-                     (params = the distribution mean for ES / CMA-ES, the best individual for a GA)
+                     (params = the distribution mean for ES / CMA-ES, the best individual for a GA; never
+                     non-finite)
+    fitness.png      best / mean fitness per generation, drawn when the run ends
+    tensorboard/     scalars per generation when ``logging.tensorboard: true``
 
 ``resume(run_dir)`` continues from checkpoint.pt and reproduces, on CPU, exactly the metrics rows (wall_s
 aside) and best.pt of an uninterrupted run: every generation's evaluation seed is a function of the run seed
-and the generation number, and the strategy's generator state is part of the checkpoint.
+and the generation number, and the strategy's generator state is part of the checkpoint. The config may not
+change between a stop and a resume, except ``generations`` (to extend a run).
 """
 
 from __future__ import annotations
 
-import csv
-import os
+import inspect
+import math
 import secrets
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,39 +36,63 @@ import torch
 from tqdm.auto import tqdm
 
 from ..agents import policy_class
-from ..config import ConfigError, dump_yaml, load_yaml, resolve_evolve_config
-from ..envs.base import TorchVectorEnv
+from ..config import ConfigError, check_resume_config, resolve_evolve_config
+from ..errors import UserError
+from ..run_dir import RunDir
 from . import STRATEGIES
-from .fast_rollout import fast_rollout
-from .rollout import EarlyStop, make_env, rollout
+from .rollout import EarlyStop, rollout
 
-METRIC_COLUMNS = ["generation", "best", "mean", "median", "worst", "best_ever", "env_steps", "wall_s"]
+METRIC_COLUMNS = ["generation", "best", "mean", "median", "worst", "best_ever", "num_nonfinite", "env_steps", "wall_s"]
+
+__all__ = ["EvolutionRun", "RunInterrupted", "build_env", "build_policy", "build_strategy", "evaluation_seed", "evolve", "resume"]
 
 
-def build_env(config: dict[str, Any], num_envs: int, *, render_mode: str | None = None):
-    """The torch vector env of ``config["env"]`` with ``num_envs`` rows (velocity-masked if asked)."""
+class RunInterrupted(UserError):
+    """SIGINT / SIGTERM stopped a run after a consistent checkpoint; the message says how to resume."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+def build_env(config: dict[str, Any], num_envs: int | None, *, render_mode: str | None = None):
+    """The env of ``config["env"]`` through :func:`metarl_gym.envs.make`: a torch vector env of ``num_envs``
+    rows (velocity-masked / reservoir-encoded if asked), or one numpy env for ``num_envs=None``."""
+    from ..envs.make import make
+
     env_cfg = config["env"]
     kwargs = dict(env_cfg.get("kwargs") or {})
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    env = make_env(env_cfg["id"], num_envs, device=config["device"], vectorization_mode=env_cfg.get("vectorization_mode"), **kwargs)
-    if env_cfg.get("mask_velocity"):
-        from ..envs.wrappers import MaskVelocity
-
-        env = MaskVelocity(env)
-    return env
+    try:
+        return make(
+            env_cfg["id"], num_envs, device=config["device"], vectorization_mode=env_cfg.get("vectorization_mode"),
+            mask_velocity=env_cfg.get("mask_velocity", False), reservoir=env_cfg.get("reservoir"), **kwargs,
+        )
+    except UserError as err:
+        raise UserError(f"config section 'env': {err}") from None
 
 
 def build_policy(config: dict[str, Any], env):
     """The policy of ``config["policy"]`` for the spaces of ``env``."""
     cls = policy_class(config["policy"]["name"])
-    return cls(env.single_observation_space, env.single_action_space, **config["policy"]["kwargs"])
+    space = getattr(env, "single_observation_space", env.observation_space)
+    action_space = getattr(env, "single_action_space", env.action_space)
+    try:
+        return cls(space, action_space, **config["policy"]["kwargs"])
+    except (TypeError, ValueError) as err:
+        raise ConfigError("policy.kwargs", str(err)) from None
 
 
 def build_strategy(config: dict[str, Any], num_params: int):
     """The strategy of ``config["strategy"]`` over genomes of length ``num_params``."""
     s = config["strategy"]
-    return STRATEGIES[s["name"]](num_params=num_params, pop_size=s["pop_size"], seed=config["seed"], device=config["device"], **s["kwargs"])
+    try:
+        return STRATEGIES[s["name"]](num_params=num_params, pop_size=s["pop_size"], seed=config["seed"], device=config["device"], **s["kwargs"])
+    except (TypeError, ValueError) as err:
+        if isinstance(err, UserError):
+            raise
+        raise ConfigError("strategy.kwargs", str(err)) from None
 
 
 def evaluation_seed(run_seed: int, generation: int) -> int:
@@ -66,22 +100,53 @@ def evaluation_seed(run_seed: int, generation: int) -> int:
     return (run_seed * 1_000_003 + generation * 7_919) % (2**31 - 1)
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, fsync, then rename: a kill never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _engine_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """rollout.engine / block_size / compile for :func:`rollout` (only the non-default ones while rollout lacks
+    them: CONTRACTS §2)."""
+    r = config["rollout"]
+    wanted = {"engine": r["engine"], "block_size": r["block_size"], "compile": r["compile"]}
+    accepted = inspect.signature(rollout).parameters
+    out = {}
+    for key, value in wanted.items():
+        default = {"engine": "auto", "block_size": None, "compile": False}[key]
+        if key in accepted:
+            out[key] = value
+        elif value != default:
+            raise ConfigError(f"rollout.{key}", f"this version's rollout() has no {key} option; leave it at {default!r}")
+    return out
+
+
+class _StopSignals:
+    """While active, SIGINT / SIGTERM set a flag (the loop stops after the generation's writes); a second
+    signal raises KeyboardInterrupt at once (the files stay consistent: every write is atomic)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
 
 
 class EvolutionRun:
-    """One evolution run in ``run_dir``. Use :func:`evolve` or :func:`resume` rather than this class directly."""
+    """One evolution run in a :class:`RunDir`. Use :func:`evolve` or :func:`resume` rather than this class."""
 
-    def __init__(self, config: dict[str, Any], run_dir: str | Path):
+    def __init__(self, config: dict[str, Any], run_dir: RunDir | None = None):
         self.config = config
-        self.run_dir = Path(run_dir)
+        self.run_dir = run_dir
         probe = build_env(config, 1)
         self.policy = build_policy(config, probe)
         probe.close()
@@ -89,134 +154,147 @@ class EvolutionRun:
         pop = config["strategy"]["pop_size"]
         # Static policies play their episodes side by side; plastic ones play them in sequence (one lifetime).
         self.copies = 1 if self.plastic else config["episodes"]
-        self.env = build_env(config, pop * self.copies)
+        self.distributed = config["distributed"]["backend"] != "local"
+        self.env = None if self.distributed else build_env(config, pop * self.copies)
         self.strategy = build_strategy(config, self.policy.num_params)
         early_stop = config["rollout"]["early_stop"]
         self.early_stop = EarlyStop(**early_stop) if early_stop else None
-        self.fast = config["rollout"]["fast"]
-        if self.fast is not None and not (isinstance(self.env, TorchVectorEnv) and self.env.max_episode_steps):
-            raise ConfigError(
-                "rollout.fast",
-                f"needs an unwrapped torch env with a time limit (a MetaRL/* id, no mask_velocity), got "
-                f"{type(self.env).__name__}; set rollout.fast: null",
-            )
+        self.engine_kwargs = _engine_kwargs(config)
+        self._evaluator = None
         self.generation = 0
         self.env_steps = 0
         self.wall_s = 0.0
         self.best_generation = -1
+        self._tensorboard = None
+        self._warned_nonfinite = False
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self, params: torch.Tensor, generation: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Fitness ``[pop]`` of ``params [pop, D]`` at ``generation`` and rollout's stats dict.
+
+        ``distributed.backend: local`` calls :func:`rollout` here; ``ray`` hands the population to
+        :func:`metarl_gym.distributed.build_evaluator`'s evaluator (ray is imported only then).
+        """
+        if self.distributed:
+            if self._evaluator is None:
+                from ..distributed import build_evaluator
+
+                self._evaluator = build_evaluator(self.config)
+            return self._evaluator.evaluate(params, generation)
+        return rollout(
+            self.env,
+            self.policy,
+            params,
+            num_episodes=self.config["episodes"],
+            seed=evaluation_seed(self.config["seed"], generation),
+            early_stop=self.early_stop,
+            return_stats=True,
+            **self.engine_kwargs,
+        )
+
+    def close(self) -> None:
+        if self._evaluator is not None:
+            self._evaluator.close()
+            self._evaluator = None
+        if self.env is not None:
+            self.env.close()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
 
     # ---------------------------------------------------------------- files
-    @property
-    def metrics_path(self) -> Path:
-        return self.run_dir / "metrics.csv"
-
     def save_checkpoint(self) -> None:
-        atomic_torch_save(
+        self.run_dir.save_checkpoint(
             {
                 "generation": self.generation,
                 "env_steps": self.env_steps,
                 "wall_s": self.wall_s,
                 "best_generation": self.best_generation,
                 "strategy": self.strategy.state_dict(),
-            },
-            self.run_dir / "checkpoint.pt",
+            }
         )
 
     def load_checkpoint(self) -> None:
-        state = torch.load(self.run_dir / "checkpoint.pt", map_location=self.config["device"], weights_only=False)
-        self.generation = state["generation"]
-        self.env_steps = state["env_steps"]
-        self.wall_s = state["wall_s"]
-        self.best_generation = state["best_generation"]
-        self.strategy.load_state_dict(state["strategy"])
-        self._truncate_metrics(self.generation)
-
-    def _truncate_metrics(self, generations: int) -> None:
-        """Drop metrics rows of generations after the checkpoint (they will be recomputed identically)."""
-        if not self.metrics_path.exists():
-            return
-        with self.metrics_path.open() as f:
-            rows = list(csv.reader(f))
-        kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) < generations]
-        tmp = self.metrics_path.with_name("metrics.csv.tmp")
-        with tmp.open("w", newline="") as f:
-            csv.writer(f).writerows(kept)
-        os.replace(tmp, self.metrics_path)
-
-    def _append_metrics(self, row: dict[str, Any]) -> None:
-        new_file = not self.metrics_path.exists()
-        if new_file:
-            extras = sorted(k for k in row if k not in METRIC_COLUMNS)
-            self.columns = METRIC_COLUMNS + extras
-        elif not hasattr(self, "columns"):
-            with self.metrics_path.open() as f:
-                self.columns = next(csv.reader(f))
-        with self.metrics_path.open("a", newline="") as f:
-            writer = csv.writer(f)
-            if new_file:
-                writer.writerow(self.columns)
-            writer.writerow([_format(row.get(c, "")) for c in self.columns])
-            f.flush()
-            os.fsync(f.fileno())
+        state = self.run_dir.load_checkpoint(map_location=self.config["device"])
+        try:
+            self.generation = int(state["generation"])
+            self.env_steps = int(state["env_steps"])
+            self.wall_s = float(state["wall_s"])
+            self.best_generation = int(state["best_generation"])
+            self.strategy.load_state_dict(state["strategy"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise UserError(f"{self.run_dir.path('checkpoint.pt')} does not fit this run's config ({err}); restore it or start a new run") from None
 
     def save_best(self) -> None:
         """best.pt: the run's solution. For ES / CMA-ES it is the distribution mean (the population's best
         individual was scored on a few noisy episodes, and tends to be a lucky one); for a GA, the best individual.
+        Never written with non-finite params (the previous best.pt stays).
         """
         center = self.strategy.center
-        atomic_torch_save(
+        best = self.strategy.best_params
+        params = center if center is not None else best
+        if params is None:
+            return
+        if not bool(torch.isfinite(params).all()) or (best is not None and not bool(torch.isfinite(best).all())):
+            if not self._warned_nonfinite:
+                print(f"metarl-gym evolve: warning: generation {self.generation - 1}: the solution holds non-finite "
+                      "params; best.pt keeps the last finite one", file=sys.stderr)
+                self._warned_nonfinite = True
+            return
+        self.run_dir.save_best(
             {
-                "params": (center if center is not None else self.strategy.best_params).cpu(),
+                "params": params.cpu(),
                 "solution": "center" if center is not None else "best_individual",
-                "best_individual": self.strategy.best_params.cpu(),
+                "best_individual": (best if best is not None else params).cpu(),
                 "fitness": self.strategy.best_fitness,
                 "generation": self.best_generation,
                 "generations": self.generation,
                 "config": self.config,
-            },
-            self.run_dir / "best.pt",
+            }
         )
+
+    def _log_tensorboard(self, metrics: dict[str, Any]) -> None:
+        if not self.config["logging"]["tensorboard"]:
+            return
+        if self._tensorboard is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ConfigError("logging.tensorboard", "needs the tensorboard package: pip install 'metarl_gym[tensorboard]' "
+                                  "(or set logging.tensorboard: false)") from None
+            # purge_step drops events of generations a resume recomputes
+            self._tensorboard = SummaryWriter(str(self.run_dir.path("tensorboard")), purge_step=int(metrics["generation"]))
+            self.run_dir._record("tensorboard")
+        step = int(metrics["generation"])
+        for key, value in metrics.items():
+            if key != "generation" and isinstance(value, (int, float)) and math.isfinite(value):
+                self._tensorboard.add_scalar(f"evolve/{key}", value, step)
+        self._tensorboard.flush()
 
     # ---------------------------------------------------------------- the loop
     def run(self, progress: bool = True) -> dict[str, Any]:
         generations = self.config["generations"]
         bar = tqdm(total=generations, initial=self.generation, desc="evolve", unit="gen", disable=not progress, dynamic_ncols=True)
         metrics: dict[str, Any] = {}
-        while self.generation < generations:
-            start = time.perf_counter()
-            params = self.strategy.ask()
-            seed = evaluation_seed(self.config["seed"], self.generation)
-            if self.fast is not None:
-                fitness, stats = fast_rollout(self.env, self.policy, params, seed=seed, return_stats=True, **self.fast)
-            else:
-                fitness, stats = rollout(
-                    self.env,
-                    self.policy,
-                    params,
-                    num_episodes=self.config["episodes"],
-                    seed=seed,
-                    early_stop=self.early_stop,
-                    return_stats=True,
-                )
-            best_before = self.strategy.best_fitness
-            metrics = self.strategy.tell(params, fitness)
-            self.env_steps += stats["env_steps"]
-            self.wall_s += time.perf_counter() - start
-            improved = metrics["best"] >= best_before  # NaN (nothing finite) compares False
-            if improved:
-                self.best_generation = self.generation
-            metrics = {**metrics, "generation": self.generation, "env_steps": self.env_steps, "wall_s": round(self.wall_s, 3)}
-            self._append_metrics(metrics)
-            self.generation += 1
-            if improved or self.strategy.center is not None:
-                self.save_best()
-            if self.generation % self.config["checkpoint_every"] == 0 or self.generation == generations:
-                self.save_checkpoint()
-            bar.update(1)
-            bar.set_postfix(best=f"{metrics['best']:.4g}", mean=f"{metrics['mean']:.4g}")
-        bar.close()
+        try:
+            with _StopSignals() as stop:
+                while self.generation < generations:
+                    metrics = self._generation()
+                    bar.update(1)
+                    bar.set_postfix(best=f"{metrics['best']:.4g}", mean=f"{metrics['mean']:.4g}")
+                    if stop.signum is not None and self.generation < generations:
+                        self.save_checkpoint()
+                        name = signal.Signals(stop.signum).name
+                        raise RunInterrupted(
+                            f"{name}: stopped after generation {self.generation - 1} (checkpoint saved); resume with "
+                            f"`metarl-gym evolve --resume {self.run_dir.root}`", stop.signum,
+                        )
+        finally:
+            bar.close()
+            self.close()
+        self._plot()
         return {
-            "run_dir": str(self.run_dir),
+            "run_dir": str(self.run_dir.root),
             "generations": self.generation,
             "best_fitness": self.strategy.best_fitness,
             "best_generation": self.best_generation,
@@ -225,44 +303,97 @@ class EvolutionRun:
             "last": metrics,
         }
 
+    def _generation(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        params = self.strategy.ask()
+        fitness, stats = self.evaluate(params, self.generation)
+        best_before = self.strategy.best_fitness
+        metrics = self.strategy.tell(params, fitness)
+        self.env_steps += int(stats["env_steps"])
+        self.wall_s += time.perf_counter() - start
+        improved = metrics["best"] >= best_before  # NaN (nothing finite) compares False
+        if improved:
+            self.best_generation = self.generation
+        nonfinite = stats.get("num_nonfinite", metrics.get("num_nonfinite", 0))
+        metrics = {**metrics, "generation": self.generation, "num_nonfinite": int(nonfinite),
+                   "env_steps": self.env_steps, "wall_s": round(self.wall_s, 3)}
+        extras = sorted(k for k in metrics if k not in METRIC_COLUMNS)
+        self.run_dir.append_metrics(metrics, columns=METRIC_COLUMNS + extras)
+        self._log_tensorboard(metrics)
+        self.generation += 1
+        if improved or self.strategy.center is not None:
+            self.save_best()
+        if self.generation % self.config["checkpoint_every"] == 0 or self.generation == self.config["generations"]:
+            self.save_checkpoint()
+        return metrics
 
-def _format(value: Any) -> Any:
-    if isinstance(value, float):
-        return repr(value)
-    return value
+    def _plot(self) -> None:
+        from ..plots import plot_fitness
+
+        try:
+            rows = self.run_dir.read_metrics()
+            with self.run_dir.atomic_path("fitness.png") as tmp:
+                plot_fitness([(self.run_dir.root.name, rows)], tmp, fmt="png")
+        except (OSError, ValueError) as err:  # a plot must never fail a finished run
+            print(f"metarl-gym evolve: warning: could not draw fitness.png ({err})", file=sys.stderr)
 
 
-def evolve(config: dict[str, Any], run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Start a new run in ``run_dir`` (created; must not already hold a run) and return a summary dict.
+def evolve(config: dict[str, Any], run_dir: str | Path, *, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Start a new run in ``run_dir`` and return a summary dict.
 
     Args:
         config: a config dict (defaults are filled in and checked, see :mod:`metarl_gym.config`).
-        run_dir: the run directory.
+        run_dir: the run directory: new, empty, or (with ``overwrite``) one to replace.
         progress: show the tqdm progress bar.
+        overwrite: replace a directory holding another run or files metarl-gym did not write.
+
+    Raises:
+        UserError: an invalid config, or a directory that holds a run or foreign files (without ``overwrite``).
+        RunInterrupted: SIGINT / SIGTERM stopped the run (after a checkpoint).
     """
     config = resolve_evolve_config(config)
     if config["seed"] is None:
         config["seed"] = secrets.randbelow(2**31 - 1)
-    run_dir = Path(run_dir)
-    if (run_dir / "checkpoint.pt").exists() or (run_dir / "metrics.csv").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; continue it with `metarl-gym evolve --resume {run_dir}` or pick a new --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_yaml(config, run_dir / "config.yaml")
-    return EvolutionRun(config, run_dir).run(progress=progress)
+    rd = RunDir(run_dir, "evolve", overwrite=overwrite)
+    run = EvolutionRun(config)  # builds (and so checks) env, policy and strategy before touching the directory
+    try:
+        rd.create(None)
+    except BaseException:
+        run.close()
+        raise
+    run.run_dir = rd
+    with rd.lock():
+        rd.write_config(config)
+        return run.run(progress=progress)
 
 
 def resume(run_dir: str | Path, *, progress: bool = True, generations: int | None = None) -> dict[str, Any]:
-    """Continue the run in ``run_dir`` from its last checkpoint (optionally to a larger ``generations``)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").exists():
-        raise FileNotFoundError(f"{run_dir} holds no run (no config.yaml); start one with `metarl-gym evolve CONFIG --run-dir {run_dir}`")
-    config = resolve_evolve_config(load_yaml(run_dir / "config.yaml"))
-    if generations is not None:
-        config["generations"] = generations
-        dump_yaml(config, run_dir / "config.yaml")
-    run = EvolutionRun(config, run_dir)
-    if (run_dir / "checkpoint.pt").exists():
-        run.load_checkpoint()
-    else:
-        run._truncate_metrics(0)
-    return run.run(progress=progress)
+    """Continue the run in ``run_dir`` from its last checkpoint (optionally to a larger ``generations``).
+
+    Raises:
+        UserError: no evolve run there; config.yaml edited since the run started; another process is running
+            on it; a missing / corrupt / unsafe checkpoint.pt; metrics.csv lost rows; ``generations`` smaller
+            than the generations already run.
+    """
+    rd = RunDir(run_dir, "evolve").open_existing()
+    with rd.lock():
+        config = resolve_evolve_config(rd.read_config())
+        if rd.recorded_config is not None:
+            check_resume_config(rd.recorded_config, config, rd.path("config.yaml"))
+        if generations is not None:
+            if isinstance(generations, bool) or not isinstance(generations, int) or generations < 1:
+                raise ConfigError("generations", f"must be a positive integer, got {generations!r}")
+            config["generations"] = generations
+        run = EvolutionRun(config, rd)
+        try:
+            if rd.exists("checkpoint.pt"):
+                run.load_checkpoint()
+            if generations is not None and generations < run.generation:
+                raise UserError(f"{rd.root} already ran {run.generation} generations; generations={generations} cannot shorten it")
+            rd.truncate_metrics(run.generation)
+        except BaseException:
+            run.close()
+            raise
+        if config != rd.recorded_config:
+            rd.write_config(config)
+        return run.run(progress=progress)
