@@ -203,7 +203,7 @@ SCHEMA = Section(
         "search": Section(
             {
                 "generations": Int(10, min=1),
-                "popsize": Int(8, min=2),
+                "popsize": Int(8, min=3, doc="pycma needs 3 or more candidates without mirrored sampling"),
                 "sigma0": Float(0.25, min=0.0, max=1.0, min_exclusive=True, doc="a step in log-scaled [0, 1] coordinates"),
                 "x0": Section({name: _x0_field(name) for name in SEARCH_BOUNDS}, default=None),
                 "evolve_input_scaling": Bool(True),

@@ -147,6 +147,8 @@ class Study:
             sigma0=search["sigma0"],
             seed=config["seed"] + 1,
             init_params=torch.as_tensor(x0, dtype=torch.float32),
+            # ER-MRL's CMA-ES (Optuna's CmaEsSampler) samples without mirroring; pycma mirrors populations < 6
+            cma_options={"CMA_mirrors": 0},
         )
         self.history: list[dict[str, Any]] = []
         self.generations: list[dict[str, Any]] = []
