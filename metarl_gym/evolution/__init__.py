@@ -10,6 +10,8 @@ from .cma_es import CMAES
 from .ga import GA
 from .openai_es import OpenAIES
 
+from .rollout import EarlyStop, rollout  # noqa: E402  (the function: `from metarl_gym.evolution import rollout`)
+
 STRATEGIES: dict[str, type[Strategy]] = {"ga": GA, "openai_es": OpenAIES, "cma_es": CMAES}
 
-__all__ = ["CMAES", "GA", "OpenAIES", "STRATEGIES", "Strategy", "fitness_shaping"]
+__all__ = ["CMAES", "EarlyStop", "GA", "OpenAIES", "STRATEGIES", "Strategy", "fitness_shaping", "rollout"]

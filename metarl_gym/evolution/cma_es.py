@@ -62,7 +62,7 @@ _SAFE_GLOBALS = frozenset({
     ("numpy.random._pcg64", "PCG64"), ("numpy.random._pickle", "__bit_generator_ctor"),
     ("numpy.random._pickle", "__generator_ctor"), ("numpy.random.bit_generator", "SeedSequence"),
     ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-    ("collections", "OrderedDict"), ("builtins", "slice"), ("builtins", "complex"), ("builtins", "set"),
+    ("collections", "OrderedDict"), ("builtins", "slice"), ("builtins", "range"), ("builtins", "complex"), ("builtins", "bytearray"), ("builtins", "set"),
     ("builtins", "frozenset"),
 })
 """(module, name) pairs a CMA-ES state blob may reference: the classes cma 3.x / 4.x pickles for its state."""
