@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("baseline", help="train a Stable-Baselines3 baseline on the same env")
-    p.add_argument("config", help="YAML config")
+    p.add_argument("config", nargs="?", help="YAML config")
+    p.add_argument("--resume", metavar="DIR", help="finish a killed baseline run in DIR (retrains from its stored config)")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides")
     p.add_argument("--run-dir", help="run directory (default runs/<config name>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace a run directory that holds another run or other files")
@@ -363,9 +364,18 @@ def cmd_baseline(args) -> int:
     from .baselines.run import run_baseline
     from .config import apply_overrides, load_yaml
 
-    config = apply_overrides(load_yaml(args.config), args.overrides)
-    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.config)
-    summary = run_baseline(config, run_dir, overwrite=args.overwrite, progress=not args.no_progress)
+    from .errors import UserError
+
+    if args.resume:
+        if args.config or args.overrides or args.overwrite or args.run_dir:
+            raise UserError("baseline --resume DIR takes no config, overrides, --run-dir or --overwrite: it finishes the run with its stored config")
+        summary = run_baseline(None, args.resume, resume=True, progress=not args.no_progress)
+    else:
+        if not args.config:
+            raise UserError("baseline needs a YAML config (e.g. examples/configs/ppo_cartpole.yaml) or --resume DIR")
+        config = apply_overrides(load_yaml(args.config), args.overrides)
+        run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.config)
+        summary = run_baseline(config, run_dir, overwrite=args.overwrite, progress=not args.no_progress)
     print(json.dumps(summary, default=str))
     return 0
 

@@ -1,0 +1,73 @@
+"""The config schema: types, ranges, finiteness and kwargs checked against signatures, with the key path named."""
+
+import pytest
+
+from metarl_gym.cli import main
+from metarl_gym.config import ConfigError, resolve_evolve_config
+from metarl_gym.errors import UserError
+from metarl_gym.schema import Bool, Float, Int, Kwargs, List, Removed, Section, Str
+
+
+@pytest.mark.parametrize(
+    "config, key, words",
+    [
+        ({"env": {"mask_velocity": "false"}}, "env.mask_velocity", "true or false"),
+        ({"policy": {"name": "learned_rule", "kwargs": {"learning_rate": float("inf")}}}, "policy.kwargs.learning_rate", "finite"),
+        ({"policy": {"kwargs": {"hidden_sizes": 16}}}, "policy.kwargs.hidden_sizes", "a list"),
+        ({"policy": {"kwargs": {"hiden_sizes": [16]}}}, "policy.kwargs.hiden_sizes", "did you mean 'hidden_sizes'"),
+        ({"strategy": {"name": "cma_es", "kwargs": {"sigma": 1.0}}}, "strategy.kwargs.sigma", "accepted: ['sigma0'"),
+        ({"strategy": {"kwargs": {"seed": 3}}}, "strategy.kwargs.seed", "set by metarl-gym itself"),
+        ({"env": {"kwargs": {"gravty": 9.8}}}, "env.kwargs.gravty", "did you mean 'gravity'"),
+        ({"env": {"id": "MetaRL/CartPol-v1"}}, "env.id", "did you mean 'MetaRL/CartPole-v1'"),
+        ({"seed": 2**70}, "seed", "<= 9223372036854775807"),
+        ({"seed": -1}, "seed", ">= 0"),
+        ({"generations": True}, "generations", "integer"),
+        ({"device": "cuda"}, "device", "device: cpu"),
+        ({"device": "gpu0"}, "device", "not a torch device"),
+        ({"rollout": {"fast": {"block_size": 8}}}, "rollout.fast", "rollout.engine"),
+        ({"rollout": {"early_stop": {"patience": 0}}}, "rollout.early_stop.patience", ">= 1"),
+        ({"distributed": {"num_cpus_per_worker": 0}}, "distributed.num_cpus_per_worker", "> 0"),
+        ({"distributed": {"address": 5}}, "distributed.address", "string"),
+        ({"logging": {"tensorboard": "yes"}}, "logging.tensorboard", "true or false"),
+    ],
+)
+def test_bad_values_name_the_key_path(config, key, words):
+    import torch
+
+    if key == "device" and config["device"] == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ConfigError, match=f"config key '{key}'") as info:
+        resolve_evolve_config(config)
+    assert words in str(info.value)
+    assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
+
+
+def test_resolve_is_idempotent_and_has_the_new_sections():
+    config = resolve_evolve_config({"rollout": {"engine": "loop"}, "distributed": {"num_workers": 3}})
+    assert resolve_evolve_config(config) == config
+    assert config["rollout"] == {"early_stop": None, "engine": "loop", "block_size": None, "compile": False}
+    assert config["distributed"]["backend"] == "local" and config["distributed"]["num_workers"] == 3
+    assert "fast" not in config["rollout"]
+
+
+def test_schema_primitives():
+    schema = Section({
+        "n": Int(1, min=1), "x": Float(0.5, min=0, max=1), "flag": Bool(False), "mode": Str("a", choices=["a", "b"]),
+        "sizes": List(Int(min=1), [8]), "old": Removed("say it with n"), "opt": Section({"k": Int(2)}, default=None),
+        "kw": Kwargs(lambda section: (lambda alpha=1.0, *, beta: None)),
+    })
+    assert schema.validate({}) == {"n": 1, "x": 0.5, "flag": False, "mode": "a", "sizes": [8], "opt": None, "kw": {}}
+    assert schema.validate({"n": 1e3, "opt": {}, "kw": {"beta": 2}})["n"] == 1000  # YAML 1e3 is a float
+    for bad, key in [({"x": 1.5}, "x"), ({"x": float("nan")}, "x"), ({"sizes": 8}, "sizes"), ({"sizes": [0]}, "sizes.0"),
+                     ({"old": 1}, "old"), ({"mode": "c"}, "mode"), ({"opt": {"q": 1}}, "opt.q"), ({"kw": {"gamma": 1}}, "kw.gamma"),
+                     ({"flag": 1}, "flag"), ({"extra": 1}, "extra")]:
+        with pytest.raises(ConfigError, match=f"config key '{key}'"):
+            schema.validate(bad)
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
+    for override in ["policy.kwargs.hidden_sizes=16", "seed=1180591620717411303424", "policy.kwargs.activaton=relu"]:
+        assert main(["evolve", override, "--run-dir", str(tmp_path / "r"), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "r").exists()  # nothing is written for a config that does not resolve
