@@ -154,7 +154,9 @@ class EvolutionRun:
         pop = config["strategy"]["pop_size"]
         # Static policies play their episodes side by side; plastic ones play them in sequence (one lifetime).
         self.copies = 1 if self.plastic else config["episodes"]
-        self.distributed = config["distributed"]["backend"] != "local"
+        # backend ray, or a fixed slicing (distributed.slice_size) evaluated slice by slice here: the evaluator of
+        # metarl_gym.distributed; a local run with slice_size gives exactly the Ray run's fitness
+        self.distributed = config["distributed"]["backend"] != "local" or config["distributed"]["slice_size"] is not None
         self.env = None if self.distributed else build_env(config, pop * self.copies)
         self.strategy = build_strategy(config, self.policy.num_params)
         early_stop = config["rollout"]["early_stop"]
@@ -172,8 +174,9 @@ class EvolutionRun:
     def evaluate(self, params: torch.Tensor, generation: int) -> tuple[torch.Tensor, dict[str, Any]]:
         """Fitness ``[pop]`` of ``params [pop, D]`` at ``generation`` and rollout's stats dict.
 
-        ``distributed.backend: local`` calls :func:`rollout` here; ``ray`` hands the population to
-        :func:`metarl_gym.distributed.build_evaluator`'s evaluator (ray is imported only then).
+        ``distributed.backend: local`` calls :func:`rollout` here; ``ray`` (or a set ``distributed.slice_size``)
+        hands the population to :func:`metarl_gym.distributed.build_evaluator`'s evaluator (ray is imported only
+        for ``ray``).
         """
         if self.distributed:
             if self._evaluator is None:

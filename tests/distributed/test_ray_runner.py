@@ -99,3 +99,25 @@ def test_evolve_on_ray_equals_local_and_resumes_after_sigkill(ray_local, tmp_pat
     assert metrics_rows(killed) == metrics_rows(tmp_path / "local")
     assert torch.equal(best(killed)["params"], best(tmp_path / "local")["params"])
     assert best(killed)["fitness"] == best(tmp_path / "local")["fitness"]
+
+
+def test_torch_env_run_on_ray_equals_the_local_run_with_the_same_slices(ray_local, tmp_path):
+    """A torch env and a Hebbian policy draw every row from one generator: the slicing fixes the fitness, so
+    backend local with distributed.slice_size reproduces the Ray run (and the plain local run differs)."""
+    config = {
+        "env": {"id": "MetaRL/Pendulum-v0", "kwargs": {"max_episode_steps": 30}},
+        "policy": {"name": "hebbian", "kwargs": {"rule": "ABCD_lr", "hidden_sizes": [4], "init_weights": "uni", "output": "tanh"}},
+        "strategy": {"name": "openai_es", "pop_size": 8},
+        "generations": 3,
+        "episodes": 1,
+        "seed": 2,
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    evolve = ["evolve", str(path), "--no-progress"]
+    assert main(evolve + ["--run-dir", str(tmp_path / "plain")]) == 0
+    assert main(evolve + ["--run-dir", str(tmp_path / "sliced"), "distributed.slice_size=3"]) == 0
+    assert main(evolve + ["--run-dir", str(tmp_path / "ray"), "distributed.slice_size=3"] + RAY) == 0
+    assert metrics_rows(tmp_path / "ray") == metrics_rows(tmp_path / "sliced")
+    assert torch.equal(best(tmp_path / "ray")["params"], best(tmp_path / "sliced")["params"])
+    assert metrics_rows(tmp_path / "plain") != metrics_rows(tmp_path / "sliced")
