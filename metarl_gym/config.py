@@ -228,16 +228,29 @@ RESUME_OVERRIDABLE = ("generations",)
 """Keys whose value may change between a stop and a resume (to extend a run)."""
 
 
+RESUME_NEUTRAL = ("address", "num_cpus_per_worker", "num_gpus_per_worker", "max_failures")
+"""``distributed.*`` keys an edit of config.yaml may change between a stop and a resume: where and on how
+much hardware evaluations run never changes a result (``num_workers`` too when ``slice_size`` is fixed, since
+the slicing, not the worker count, fixes the random draws)."""
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    out = {k: copy.deepcopy(v) for k, v in config.items() if k not in RESUME_OVERRIDABLE}
+    dist = out.get("distributed")
+    if isinstance(dist, dict):
+        for key in RESUME_NEUTRAL + (("num_workers",) if dist.get("slice_size") is not None else ()):
+            dist.pop(key, None)
+    return out
+
+
 def check_resume_config(stored: dict[str, Any], given: dict[str, Any], path: str | Path) -> None:
-    """Refuse a resume whose config differs from the stored one except in :data:`RESUME_OVERRIDABLE`.
+    """Refuse a resume whose config differs from the stored one except in :data:`RESUME_OVERRIDABLE` (and the
+    result-neutral ``distributed`` keys, :data:`RESUME_NEUTRAL`).
 
     Raises:
         UserError: naming the first differing key path.
     """
-    diff = _first_difference(
-        {k: v for k, v in stored.items() if k not in RESUME_OVERRIDABLE},
-        {k: v for k, v in given.items() if k not in RESUME_OVERRIDABLE},
-    )
+    diff = _first_difference(_comparable(stored), _comparable(given))
     if diff is not None:
         key, a, b = diff
         raise UserError(

@@ -71,3 +71,45 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "r").exists()  # nothing is written for a config that does not resolve
+
+
+def test_resume_accepts_result_neutral_distributed_edits_only():
+    from metarl_gym.config import check_resume_config
+
+    stored = resolve_evolve_config({"distributed": {"slice_size": 8}})
+    moved = resolve_evolve_config({"distributed": {"slice_size": 8, "num_workers": 6, "address": "auto", "max_failures": 0}})
+    check_resume_config(stored, {**moved, "generations": 99}, "c.yaml")  # hardware and length may change
+    with pytest.raises(UserError, match="distributed.slice_size"):
+        check_resume_config(stored, resolve_evolve_config({"distributed": {"slice_size": 4}}), "c.yaml")
+    unsliced = resolve_evolve_config({})
+    with pytest.raises(UserError, match="distributed.num_workers"):  # without a fixed slice_size it moves the slices
+        check_resume_config(unsliced, resolve_evolve_config({"distributed": {"num_workers": 3}}), "c.yaml")
+
+
+def test_tensorboard_scalars_per_generation(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from metarl_gym.evolution.runner import evolve
+
+    config = {"strategy": {"name": "ga", "pop_size": 8, "kwargs": {"num_survivors": 2}}, "generations": 3,
+              "env": {"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 20}}, "logging": {"tensorboard": True}}
+    evolve(config, tmp_path / "run", progress=False)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    best = events.Scalars("evolve/best")
+    assert [e.step for e in best] == [0, 1, 2]
+    import csv
+
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        assert [float(r["best"]) for r in csv.DictReader(f)] == pytest.approx([e.value for e in best])
+
+
+def test_fitness_plot_written_when_a_run_ends(tmp_path):
+    from PIL import Image
+
+    from metarl_gym.evolution.runner import evolve
+
+    evolve({"strategy": {"name": "ga", "pop_size": 8, "kwargs": {"num_survivors": 2}}, "generations": 2}, tmp_path / "run", progress=False)
+    with Image.open(tmp_path / "run" / "fitness.png") as image:
+        assert image.size[0] > 100
