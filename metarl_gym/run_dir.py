@@ -239,6 +239,12 @@ class RunDir:
         if not self.root.is_dir():
             raise UserError(f"{self.root} does not exist; start a run there with `metarl-gym {self.kind.replace('_', '-')} ... --run-dir {self.root}`")
         info = self._read_run_json()
+        if info is None and self.kind == "evolve" and self.exists("config.yaml") and self.exists("checkpoint.pt"):
+            # an evolve run written before run.json existed: adopt it (its config cannot be checked for edits)
+            with self.lock():
+                self._files = {n for n in ("config.yaml", "metrics.csv", "checkpoint.pt", "best.pt") if self.exists(n)}
+                self._write_run_json()
+            info = self._read_run_json()
         if info is None:
             raise UserError(
                 f"{self.root} holds no metarl-gym run (no {RUN_JSON}); it was not written by `metarl-gym "

@@ -274,3 +274,27 @@ def test_signal_stops_after_a_checkpoint_and_says_how_to_resume(tmp_path, signum
     assert len(lines) == 1 and f"evolve --resume {run}" in lines[0] and "checkpoint saved" in lines[0]
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
     assert checkpoint["generation"] == len(rows(run)) < 400  # consistent: every row is in the checkpoint
+
+
+def test_an_evolve_run_from_before_run_json_is_adopted(tmp_path):
+    evolve({**SMALL, "generations": 2}, tmp_path / "run", progress=False)
+    evolve(SMALL, tmp_path / "straight", progress=False)
+    (tmp_path / "run" / "run.json").unlink()
+    resume(tmp_path / "run", progress=False, generations=4)
+    assert rows(tmp_path / "run") == rows(tmp_path / "straight")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.yaml").write_text("seed: 1\n")  # no checkpoint: nothing to adopt
+    with pytest.raises(UserError, match="holds no metarl-gym run"):
+        RunDir(tmp_path / "other", "evolve").open_existing()
+
+
+def test_progress_bars_on_evaluate_and_baseline(tmp_path, capsys):
+    evolve({**SMALL, "generations": 1}, tmp_path / "run", progress=False)
+    assert main(["evaluate", str(tmp_path / "run"), "--episodes", "2"]) == 0
+    assert "evaluate" in capsys.readouterr().err  # the tqdm bar
+    config = tmp_path / "b.yaml"
+    config.write_text(yaml.safe_dump({**BASELINE, "total_timesteps": 64}))
+    assert main(["baseline", str(config), "--run-dir", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "baseline" in err and "64/64" in err
+    assert (tmp_path / "b" / "fitness.png").exists()
