@@ -73,7 +73,7 @@ def run(config: dict, run_dir: Path, args: Args) -> tuple[float, float, float]:
     start = time.perf_counter()
     evolve(config, run_dir)
     wall = time.perf_counter() - start
-    solution = torch.load(run_dir / "best.pt", map_location=config["device"], weights_only=False)["params"]
+    solution = torch.load(run_dir / "best.pt", map_location=config["device"], weights_only=True)["params"]
     returns = score(config, solution, args.eval_lifetimes, args.eval_seed)
     return float(returns.mean()), float(returns.std()), wall
 

@@ -138,7 +138,7 @@ def main() -> None:
         print(f"{int(row['generation']):>10}  {row['best']:8.1f}  {row['mean']:8.1f}  {row['median']:8.1f}")
 
     # (b) within-lifetime learning: evolved rule vs random rules
-    best = torch.load(run_dir / "best.pt", map_location=config["device"], weights_only=False)["params"]
+    best = torch.load(run_dir / "best.pt", map_location=config["device"], weights_only=True)["params"]
     probe = build_env(config, 1)
     policy = build_policy(config, probe)
     probe.close()

@@ -361,21 +361,39 @@ def cmd_plot(args) -> int:
 
 
 def cmd_baseline(args) -> int:
+    import signal
+
     from .baselines.run import run_baseline
     from .config import apply_overrides, load_yaml
-
     from .errors import UserError
+    from .evolution.runner import RunInterrupted
 
     if args.resume:
         if args.config or args.overrides or args.overwrite or args.run_dir:
             raise UserError("baseline --resume DIR takes no config, overrides, --run-dir or --overwrite: it finishes the run with its stored config")
-        summary = run_baseline(None, args.resume, resume=True, progress=not args.no_progress)
+        run_dir, call = Path(args.resume), lambda: run_baseline(None, args.resume, resume=True, progress=not args.no_progress)
     else:
         if not args.config:
             raise UserError("baseline needs a YAML config (e.g. examples/configs/ppo_cartpole.yaml) or --resume DIR")
         config = apply_overrides(load_yaml(args.config), args.overrides)
         run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.config)
-        summary = run_baseline(config, run_dir, overwrite=args.overwrite, progress=not args.no_progress)
+        call = lambda: run_baseline(config, run_dir, overwrite=args.overwrite, progress=not args.no_progress)  # noqa: E731
+
+    received: list[int] = []
+
+    def stop(signum, frame):  # SB3 trains in one call: stop it where it is (every metrics row is already on disk)
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        summary = call()
+    except KeyboardInterrupt:
+        signum = received[0] if received else signal.SIGINT
+        raise RunInterrupted(f"{signal.Signals(signum).name}: training stopped; finish the run with "
+                             f"`metarl-gym baseline --resume {run_dir}` (it retrains from the stored config)", signum) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(json.dumps(summary, default=str))
     return 0
 

@@ -298,3 +298,19 @@ def test_progress_bars_on_evaluate_and_baseline(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "baseline" in err and "64/64" in err
     assert (tmp_path / "b" / "fitness.png").exists()
+
+
+def test_sigterm_stops_a_baseline_with_the_resume_line(tmp_path):
+    config = tmp_path / "b.yaml"
+    config.write_text(yaml.safe_dump({**BASELINE, "total_timesteps": 200_000, "log_interval_steps": 64}))
+    run = tmp_path / "b"
+    process = subprocess.Popen([sys.executable, "-m", "metarl_gym.cli", "baseline", str(config), "--run-dir", str(run), "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not ((run / "metrics.csv").exists() and len(rows(run)) >= 2):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"baseline --resume {run}" in lines[0]
