@@ -10,7 +10,8 @@ Workload of the anchors in shared/bench/anchors (torch_ref_hebbian.py, hebbian_s
 
 - ``loop_compiled``: the same loop with ``HebbianPolicy(compile=True)`` (fused forward and update kernels);
 - ``default``: :func:`metarl_gym.evolution.rollout.rollout` as ``metarl-gym evolve`` calls it by default
-  (``engine="auto"``: the blocked engine, eager, the default block size unless ``--block-size``);
+  (``engine="auto"``, ``compile="auto"``: the blocked engine, eager below 4,096 rows and compiled from there on,
+  the default block size unless ``--block-size``);
 - ``compiled``: ``rollout(..., engine="blocked", compile=True)``: blocks of individuals play their whole lifetime
   while their weights and rule terms stay in cache, and 10 steps of env physics, forward pass and Hebbian update
   are one compiled graph.

@@ -14,7 +14,7 @@ An ``evolve`` config (every key optional)::
       early_stop: null     # {patience: 30, after: 200} stops rows that stopped earning (the Hebbian seed's rule)
       engine: auto         # auto | loop | blocked  (passed to metarl_gym.evolution.rollout)
       block_size: null     # rows per block of the blocked engine (null: rollout's default)
-      compile: false       # torch.compile the blocked engine's step
+      compile: auto        # torch.compile the blocked engine's step (auto: from 4,096 rows per generation on)
     distributed:           # where evaluations run (see metarl_gym.distributed)
       backend: local       # local | ray
       address: null        # null: a local Ray; "auto": the cluster of `ray start`; "ray://host:10001"
@@ -42,7 +42,7 @@ import yaml
 
 from .errors import UserError
 from .run_dir import atomic_write_bytes, load_yaml_file
-from .schema import MISSING, AnyValue, Bool, ConfigError, Float, Int, Kwargs, Removed, Section, Seed, Str, check_device
+from .schema import MISSING, AnyValue, Bool, BoolOrAuto, ConfigError, Float, Int, Kwargs, Removed, Section, Seed, Str, check_device
 
 __all__ = [
     "ConfigError", "EVOLVE_DEFAULTS", "EVOLVE_SCHEMA", "apply_overrides", "check_resume_config", "dump_yaml",
@@ -146,7 +146,7 @@ def _schema() -> Section:
             "early_stop": Section({"patience": Int(MISSING, min=1), "after": Int(0, min=0)}, default=None),
             "engine": Str("auto", choices=["auto", "loop", "blocked"]),
             "block_size": Int(None, min=1),
-            "compile": Bool(False),
+            "compile": BoolOrAuto("auto"),
             "fast": Removed("rollout.fast was removed: use rollout.engine: blocked, rollout.block_size: N and "
                             "rollout.compile: true|false"),
         }),

@@ -160,6 +160,17 @@ class Bool(Field):
         return value
 
 
+class BoolOrAuto(Field):
+    """``true``, ``false`` or ``auto`` (let the code decide; e.g. ``rollout.compile``)."""
+
+    kind = "true, false or auto"
+
+    def _validate(self, value, path):
+        if not (isinstance(value, bool) or value == "auto"):
+            raise ConfigError(path, f"must be true, false or auto, got {_describe(value)}")
+        return value
+
+
 class Str(Field):
     """A string, optionally one of ``choices``."""
 

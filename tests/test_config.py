@@ -45,9 +45,13 @@ def test_bad_values_name_the_key_path(config, key, words):
 def test_resolve_is_idempotent_and_has_the_new_sections():
     config = resolve_evolve_config({"rollout": {"engine": "loop"}, "distributed": {"num_workers": 3}})
     assert resolve_evolve_config(config) == config
-    assert config["rollout"] == {"early_stop": None, "engine": "loop", "block_size": None, "compile": False}
+    assert config["rollout"] == {"early_stop": None, "engine": "loop", "block_size": None, "compile": "auto"}
     assert config["distributed"]["backend"] == "local" and config["distributed"]["num_workers"] == 3
     assert "fast" not in config["rollout"]
+    for value in (True, False, "auto"):
+        assert resolve_evolve_config({"rollout": {"compile": value}})["rollout"]["compile"] == value
+    with pytest.raises(ConfigError, match="rollout.compile.*true, false or auto"):
+        resolve_evolve_config({"rollout": {"compile": "yes"}})
 
 
 def test_schema_primitives():

@@ -18,10 +18,16 @@ from torch import Tensor
 
 from ..agents.base import Policy, check_params
 from ..envs.base import TorchVectorEnv
-from .engines.blocked import DEFAULT_BLOCK_SIZE, blocked_unsupported, run_blocked
+from .engines.blocked import blocked_unsupported, run_blocked
 from .engines.loop import run_loop
 
 ENGINES = ("auto", "loop", "blocked")
+
+AUTO_COMPILE_MIN_ROWS = 4096
+"""``compile="auto"`` compiles the blocked engine from this many rows (``env.num_envs``) on. Compiling takes
+15-25 s on CPU, once per shape and process, and then runs 4-5x faster than eager (benchmarks/RESULTS.md): at 4,096
+rows x 200 steps that repays itself within about 70 generations, at 10,000 rows within about 35. Smaller batches
+(tests, the quickstart, single evaluations) stay eager and start at once."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ def rollout(
     early_stop: EarlyStop | dict | None = None,
     engine: str = "auto",
     block_size: int | None = None,
-    compile: bool = False,
+    compile: bool | str = "auto",
     validate_actions: bool = True,
     return_stats: bool = False,
 ):
@@ -109,10 +115,9 @@ def rollout(
       ``max_episode_steps`` and one episode per row (``num_episodes == num_envs / pop``); early stopping works.
     * ``"auto"``: blocked when those conditions hold, else loop.
 
-    ``block_size=None`` means :data:`~metarl_gym.evolution.engines.blocked.DEFAULT_BLOCK_SIZE` = 1024 rows.
-    Why 1024: on the 2-core CPU the eager engine pays a fixed dispatch cost per op and step (~30 ops), so
-    blocks must be large enough to amortise it, while an MLP 3-32-32-1 block of 1024 rows (4.7 MB of weights)
-    still streams from cache instead of DRAM; measured against 256 ... 8192 in benchmarks/RESULTS.md.
+    ``block_size=None``: 1,024 rows compiled, and eager as many rows as 64 MB of per-row weights and lifetime state
+    hold (eager torch pays a dispatch cost per op and step, so eager blocks are as large as the cache allows; see
+    :func:`~metarl_gym.evolution.engines.blocked.default_block_size`).
 
     Host syncs: none per step in either engine, except one per step in the loop engine for lifetimes of several
     episodes (restarts need the mask on the host); "any row still alive?" is read every
@@ -131,9 +136,10 @@ def rollout(
         engine: ``"auto"``, ``"loop"`` or ``"blocked"`` (a ValueError says why when blocked cannot run).
         block_size: rows per block of the blocked engine; None: the default above.
         compile: compile the blocked engine's steps with ``torch.compile`` (once per shape, cached for the
-            process; a one-line notice on stderr while compiling; float32 round-off differences). The loop
-            engine runs eager (``engine="loop"`` with ``compile=True`` is an error; ``"auto"`` falling back to
-            the loop warns).
+            process; a one-line notice on stderr while compiling; float32 round-off differences; falls back to
+            eager with a warning where compiling fails). ``"auto"`` (default): compile when the blocked engine
+            runs at least :data:`AUTO_COMPILE_MIN_ROWS` rows. The loop engine runs eager (``engine="loop"``
+            with ``compile=True`` is an error; ``"auto"`` falling back to the loop with ``compile=True`` warns).
         validate_actions: check actions in ``env.step`` (loop engine, where the env supports switching it
             off: ``False`` skips the env's host-syncing value checks, safe because rollout screens the policy's
             actions itself). The blocked engine never validates (its actions come from the policy, screened).
@@ -157,14 +163,16 @@ def rollout(
         raise ValueError(f"unknown engine {engine!r}; use one of {ENGINES}")
     if block_size is not None and (isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1):
         raise ValueError(f"block_size must be None or an integer >= 1, got {block_size!r}")
-    if not isinstance(compile, bool):
-        raise ValueError(f"compile must be True or False, got {compile!r}")
+    if not (isinstance(compile, bool) or compile == "auto"):
+        raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
     episodes_per_row = num_episodes // copies
 
     reason = blocked_unsupported(env, episodes_per_row)
     if engine == "blocked" and reason is not None:
         raise ValueError(f"engine='blocked' {reason}; use engine='loop' (or 'auto', which picks it)")
     chosen = "blocked" if engine in ("auto", "blocked") and reason is None else "loop"
+    if compile == "auto":
+        compile = chosen == "blocked" and n >= AUTO_COMPILE_MIN_ROWS
     if chosen == "loop" and compile:
         if engine == "loop":
             raise ValueError("compile=True needs the blocked engine; use engine='auto' or 'blocked', or compile=False")
@@ -173,7 +181,7 @@ def rollout(
     if chosen == "blocked":
         returns, failed, env_steps, episodes = run_blocked(
             env, policy, params, num_episodes=num_episodes, seed=seed, tasks=tasks, early_stop=early_stop,
-            block_size=DEFAULT_BLOCK_SIZE if block_size is None else block_size, compile=compile,
+            block_size=block_size, compile=compile,
         )
     else:
         returns, failed, env_steps, episodes = _with_validation(env, validate_actions, lambda: run_loop(

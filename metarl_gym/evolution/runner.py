@@ -108,7 +108,7 @@ def _engine_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     accepted = inspect.signature(rollout).parameters
     out = {}
     for key, value in wanted.items():
-        default = {"engine": "auto", "block_size": None, "compile": False}[key]
+        default = {"engine": "auto", "block_size": None, "compile": "auto"}[key]
         if key in accepted:
             out[key] = value
         elif value != default:

@@ -54,7 +54,7 @@ def busy_slice_workers():
 
 
 def best(run_dir):
-    return torch.load(Path(run_dir) / "best.pt", weights_only=False)
+    return torch.load(Path(run_dir) / "best.pt", weights_only=True)
 
 
 def test_evolve_on_ray_equals_local_and_resumes_after_sigkill(ray_local, tmp_path, capsys):

@@ -112,6 +112,47 @@ def test_compiled_blocked_matches_loop(kind, capfd):
     assert "compiling the blocked rollout kernel" in capfd.readouterr().err
 
 
+def test_compile_auto_compiles_from_the_threshold_on(monkeypatch, capfd):
+    """compile="auto" (the default) compiles the blocked engine from AUTO_COMPILE_MIN_ROWS rows on, never the loop."""
+    import importlib
+
+    rollout_module = importlib.import_module("metarl_gym.evolution.rollout")  # the module (the package exports the function)
+
+    env = _env("MetaRL/PendulumSwingup-v1", 24, horizon=12)
+    policy = _policy("mlp", env)
+    params = 0.3 * policy.random_params(24, generator=torch.Generator().manual_seed(4))
+    expected = rollout(env, policy, params, seed=4, engine="loop")
+    monkeypatch.setattr(rollout_module, "AUTO_COMPILE_MIN_ROWS", 25)
+    assert torch.equal(rollout(env, policy, params, seed=4), expected)  # 24 rows: eager, bit for bit
+    assert "compiling" not in capfd.readouterr().err
+    monkeypatch.setattr(rollout_module, "AUTO_COMPILE_MIN_ROWS", 24)
+    got = rollout(env, policy, params, seed=4, block_size=8)
+    assert "compiling the blocked rollout kernel" in capfd.readouterr().err
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-3)
+    assert torch.equal(rollout(env, policy, params, seed=4, num_episodes=1, engine="loop"), expected)
+    with pytest.raises(ValueError, match="True, False or 'auto'"):
+        rollout(env, policy, params, compile="yes")
+
+
+def test_default_block_size_is_cache_sized():
+    """Compiled: 1,024 rows. Eager: as many rows as EAGER_BLOCK_BYTES of weights and plastic state hold, >= 1,024;
+    the Hebbian rows (weights + rule terms) give smaller eager blocks than the MLP rows."""
+    from metarl_gym.evolution.engines.blocked import EAGER_BLOCK_BYTES, _row_bytes, default_block_size
+
+    assert default_block_size(10**6, compile=True) == 1024
+    assert default_block_size(10**6, compile=False) == 1024
+    assert default_block_size(1000, compile=False) == EAGER_BLOCK_BYTES // 1000
+    env = _env("MetaRL/PendulumSwingup-v1", 8, horizon=4)
+    sizes = {}
+    for kind in ("mlp", "hebbian"):
+        policy = _policy(kind, env)
+        params = policy.random_params(8, generator=torch.Generator().manual_seed(0))
+        state = policy.initial_state(params, torch.Generator().manual_seed(0))
+        sizes[kind] = _row_bytes(params, state, 8)
+        assert sizes[kind] >= policy.num_params * 4
+    assert sizes["hebbian"] > sizes["mlp"]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("kind", ["mlp", "hebbian"])
 def test_engines_on_cuda(kind):

@@ -34,7 +34,7 @@ def test_evolve_with_a_nan_genome_each_generation(tmp_path, monkeypatch):
     run = tmp_path / "run"
     assert main(["evolve", str(path), "--run-dir", str(run), "--no-progress"]) == 0
 
-    best = torch.load(run / "best.pt", weights_only=False)
+    best = torch.load(run / "best.pt", weights_only=True)
     assert torch.isfinite(torch.as_tensor(best["params"])).all()
     assert math.isfinite(float(best["fitness"]))
     with open(run / "metrics.csv") as f:

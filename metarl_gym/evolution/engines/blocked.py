@@ -25,14 +25,31 @@ import warnings
 
 import torch
 from torch import Tensor
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_leaves, tree_map
 
 from ...agents.base import Policy
 from ...envs.base import TorchVectorEnv
 from . import ALIVE_CHECK_EVERY, lifetime_generator, nonfinite_params, nonfinite_state, screen_actions
 
-DEFAULT_BLOCK_SIZE = 1024
-"""Rows per block when ``block_size=None``. See :func:`~metarl_gym.evolution.rollout.rollout` for why."""
+COMPILED_BLOCK_SIZE = 1024
+"""Rows per block of the compiled engine when ``block_size=None``: a compiled step is a few fused loops, so a block
+only has to be large enough to amortise the call overhead (~0.1 ms), and small enough that its weights stay in
+cache (MLP 3-32-32-1: 4.7 MB; Hebbian ABCD_lr on it: 28 MB). Measured against 256 ... 8192 in benchmarks/RESULTS.md."""
+
+EAGER_BLOCK_BYTES = 64 * 2**20
+"""Bytes of per-row weights and lifetime state per block of the eager engine when ``block_size=None``. Eager torch
+pays a fixed dispatch cost per op and step (~30 ops), so eager blocks must be as large as possible; only when a
+block's weights would stream from DRAM (Hebbian rules: ~28 KB per row) do smaller blocks win. Measured at
+P = 10,000, one thread: MLP 1.62 M env-steps/s in one block vs 0.94 M in blocks of 1,024; Hebbian ABCD_lr 0.45 M in
+blocks of 1,024 vs 0.21 M in one block."""
+
+
+def default_block_size(row_bytes: int, compile: bool) -> int:
+    """Rows per block when the caller gives none: :data:`COMPILED_BLOCK_SIZE` compiled, else as many rows as
+    :data:`EAGER_BLOCK_BYTES` holds (at least 1,024)."""
+    if compile:
+        return COMPILED_BLOCK_SIZE
+    return max(1024, EAGER_BLOCK_BYTES // max(1, row_bytes))
 
 
 def blocked_unsupported(env, episodes_per_row: int) -> str | None:
@@ -59,14 +76,14 @@ def run_blocked(
     seed: int | None,
     tasks: dict[str, Tensor] | None,
     early_stop,
-    block_size: int,
+    block_size: int | None,
     compile: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Play every row's one episode block by block.
 
     Args: as :func:`~metarl_gym.evolution.rollout.rollout` (already checked there, including
-        :func:`blocked_unsupported`); ``block_size`` rows per block (the last block is padded with copies of the
-        last row when compiling, so every block has one shape and compiles once).
+        :func:`blocked_unsupported`); ``block_size`` rows per block, None: :func:`default_block_size` (the last
+        block is padded with copies of the last row when compiling, so every block has one shape and compiles once).
 
     Returns:
         ``(returns [N] float64, failed [N] bool, env_steps, episodes)``, the last two as 0-d int64 tensors.
@@ -85,6 +102,8 @@ def run_blocked(
     generator = lifetime_generator(seed, device)  # the very lifetime state the loop engine would draw
     lifetime = policy.initial_state(row_params, generator)
 
+    if block_size is None:
+        block_size = default_block_size(_row_bytes(row_params, lifetime, n), compile)
     block = max(1, min(int(block_size), n))
     n_blocks = math.ceil(n / block)
     kernel = _kernel(env, policy, early_stop, compile)
@@ -196,6 +215,15 @@ def _kernel(env: TorchVectorEnv, policy: Policy, early_stop, compile: bool):
             return steps(params, tasks, carry, k, space)
 
     return call
+
+
+def _row_bytes(row_params: Tensor, lifetime, n: int) -> int:
+    """Bytes one row occupies: its params plus every per-row leaf of its lifetime state (plastic weights, ...)."""
+    total = row_params[0].numel() * row_params.element_size()
+    for leaf in tree_leaves(lifetime):
+        if isinstance(leaf, Tensor) and leaf.dim() > 0 and leaf.shape[0] == n:
+            total += leaf[0].numel() * leaf.element_size()
+    return total
 
 
 def _take_rows(tree, rows, n: int):
