@@ -8,6 +8,10 @@ scaling); each candidate is scored by training PPO on the reservoir states. Fina
 compared with plain PPO on the same masked observations over 5 seeds (comparison.png, test_summary.json).
 
     python examples/er_mrl_cartpole_masked.py --run-dir runs/er_mrl_cartpole_masked [key=value ...]
+    python examples/er_mrl_cartpole_masked.py --config examples/configs/er_mrl_mujoco.yaml --run-dir runs/er_mrl_mujoco
+
+The second line runs the same study on Gymnasium MuJoCo ids (``pip install -e .[mujoco]``): evolve on
+Swimmer-v5 + HalfCheetah-v5 (normalised fitness), test on the held-out Hopper-v5 (examples/RESULTS.md).
 
 e.g. ``search.generations=5 workers=1``. Re-running with the same --run-dir resumes the study (Ctrl-C is
 safe: the study is saved after every generation); ``--overwrite`` starts afresh; a config error prints one

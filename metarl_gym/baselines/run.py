@@ -8,7 +8,7 @@ evolution compare on identical dynamics, seeds and step budgets.
 A config (YAML, every key optional but ``env.id``)::
 
     algorithm: ppo                 # ppo, a2c, sac, td3
-    env: {id: MetaRL/CartPole-v1, kwargs: {}}
+    env: {id: MetaRL/CartPole-v1, kwargs: {}, vectorization_mode: null}   # sync / async: any Gymnasium id
     mask_velocity: false           # drop the velocity columns (MaskVelocity)
     reservoir: null                # or ReservoirEncoder kwargs: {units: 100, spectral_radius: 0.9, ...}
                                    # or {reservoirs: [{...}, {...}], use_action: true, ...} (MultiReservoirEncoder)
@@ -84,14 +84,18 @@ def _algorithm_class(section: dict[str, Any]):
     return ALGORITHMS[section["algorithm"]]
 
 
-def _check_torch_id(value: str, path: str) -> str:
+def _check_torch_id(value: str, path: str, vectorization_mode: str | None = None) -> str:
+    """A torch-batched id; with ``vectorization_mode`` sync / async any registered Gymnasium id."""
     torch_ids = _torch_env_ids()
+    if vectorization_mode in ("sync", "async") and value in gym.registry:
+        return value
     if value not in torch_ids:
         import difflib
 
         near = difflib.get_close_matches(value, torch_ids, n=1, cutoff=0.5)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise ConfigError(path, f"must be a registered torch-batched env id, one of {torch_ids}, got {value!r}{hint}")
+        other = " (other Gymnasium ids run with env.vectorization_mode: sync)" if value in gym.registry else ""
+        raise ConfigError(path, f"must be a registered torch-batched env id, one of {torch_ids}, got {value!r}{hint}{other}")
     return value
 
 
@@ -115,9 +119,10 @@ def baseline_schema() -> Section:
     return Section({
         "algorithm": Str("ppo", choices=sorted(ALGORITHMS)),
         "env": Section({
-            "id": Str(MISSING, check=_check_torch_id, doc="a MetaRL/* id"),
+            "id": Str(MISSING, doc="a MetaRL/* id (any registered id with vectorization_mode sync / async)"),
             "kwargs": Kwargs(_env_kwargs_class, exclude=("num_envs", "device", "render_mode", "single_observation_space", "single_action_space")),
             "mask_velocity": Bool(None),
+            "vectorization_mode": Str(None, choices=["vector_entry_point", "sync", "async"]),
         }),
         "mask_velocity": Bool(False),
         "reservoir": AnyValue(None),
@@ -150,8 +155,12 @@ def resolve_baseline_config(config: dict[str, Any]) -> dict[str, Any]:
         config["algorithm"] = config["algorithm"].lower()
     if isinstance(config.get("algorithm"), str) and config["algorithm"] not in ALGORITHMS:
         raise ConfigError("algorithm", f"must be one of {sorted(ALGORITHMS)}, got {config['algorithm']!r}")
+    if isinstance(config.get("env"), dict) and isinstance(config["env"].get("id"), str):
+        _check_torch_id(config["env"]["id"], "env.id", config["env"].get("vectorization_mode"))
     resolved = baseline_schema().validate(config)
     env = resolved["env"]
+    if env["vectorization_mode"] is None:  # the default is left out: configs of earlier runs resolve as they did
+        del env["vectorization_mode"]
     env_mask = env.pop("mask_velocity")
     if env_mask is not None:  # accept evolve's spelling env.mask_velocity too
         if "mask_velocity" in config and config["mask_velocity"] != env_mask:
@@ -267,6 +276,7 @@ def make_torch_env(
     reservoir: dict[str, Any] | None = None,
     seed: int | None = None,
     device=None,
+    vectorization_mode: str | None = None,
 ):
     """The torch vector env of a config: ``gym.make_vec`` → MaskVelocity → reservoir encoder.
 
@@ -279,6 +289,8 @@ def make_torch_env(
             (:class:`MultiReservoirEncoder`); the reservoir seed defaults to ``seed`` (as ER-MRL).
         seed: default reservoir seed.
         device: torch device of the env.
+        vectorization_mode: None (the torch entry point), or "sync" / "async": Gymnasium's vector env of
+            single envs behind ``NumpyToTorch`` (any registered id, e.g. MuJoCo's).
 
     Returns:
         A torch vector env (wrapped).
@@ -288,8 +300,8 @@ def make_torch_env(
     if reservoir is not None:
         reservoir = dict(reservoir)
         reservoir.setdefault("seed", seed)
-    return make(env_id, n_envs, device=device, vectorization_mode="vector_entry_point", mask_velocity=mask_velocity,
-                reservoir=reservoir, **(kwargs or {}))
+    return make(env_id, n_envs, device=device, vectorization_mode=vectorization_mode or "vector_entry_point",
+                mask_velocity=mask_velocity, reservoir=reservoir, **(kwargs or {}))
 
 
 def make_model(config: dict[str, Any], *, verbose: int = 0):
@@ -303,6 +315,7 @@ def make_model(config: dict[str, Any], *, verbose: int = 0):
         reservoir=config["reservoir"],
         seed=config["seed"],
         device=config["device"],
+        vectorization_mode=config["env"].get("vectorization_mode"),
     )
     if name in CONTINUOUS_ONLY and not isinstance(env.single_action_space, gym.spaces.Box):
         raise ConfigError("algorithm", f"{name} needs a continuous (Box) action space; {config['env']['id']} has {env.single_action_space}; use ppo or a2c")

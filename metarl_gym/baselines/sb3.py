@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.wrappers.vector import NumpyToTorch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 from torch import Tensor
 
@@ -44,7 +45,8 @@ def _wrapper_chain(env) -> list:
 
 
 class SB3VecEnv(VecEnv):
-    """A torch vector env (a :class:`TorchVectorEnv`, wrapped or not) seen by SB3 as a ``VecEnv``.
+    """A torch vector env (a :class:`TorchVectorEnv`, wrapped or not, or Gymnasium's sync / async vector env
+    behind ``NumpyToTorch``, as :func:`metarl_gym.envs.make` builds for non-MetaRL ids) seen by SB3 as a ``VecEnv``.
 
     Observations ``[N, *obs_shape]``, rewards ``[N]`` float32 and dones ``[N]`` bool come out as numpy; actions
     ``[N, *action_shape]`` go in as numpy (moved to the env's device). A finished row is reset in the same step
@@ -67,13 +69,18 @@ class SB3VecEnv(VecEnv):
                 "gym.make_vec(id, num_envs=N, vectorization_mode='vector_entry_point') (for single Gymnasium envs "
                 "use SB3's DummyVecEnv)"
             )
-        if not isinstance(env.unwrapped, TorchVectorEnv):
+        converter = next((w for w in _wrapper_chain(env) if isinstance(w, NumpyToTorch)), None)
+        if not isinstance(env.unwrapped, TorchVectorEnv) and converter is None:
             raise TypeError(
-                f"SB3VecEnv needs a TorchVectorEnv underneath, got {type(env.unwrapped).__name__}; for other vector "
-                "envs use SB3's DummyVecEnv/SubprocVecEnv over single envs"
+                f"SB3VecEnv needs a TorchVectorEnv underneath or Gymnasium's NumpyToTorch over a numpy vector env, got "
+                f"{type(env.unwrapped).__name__}; build it with metarl_gym.envs.make(id, num_envs), or use SB3's "
+                "DummyVecEnv/SubprocVecEnv over single envs"
             )
         self.env = env
-        self.device = env.unwrapped.device
+        if isinstance(env.unwrapped, TorchVectorEnv):
+            self.device = env.unwrapped.device
+        else:
+            self.device = torch.device("cpu") if converter.device is None else torch.device(converter.device)
         self.autoreset_mode = env.metadata.get("autoreset_mode", env.unwrapped.autoreset_mode)
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self._actions: np.ndarray | None = None
@@ -183,6 +190,8 @@ class SB3VecEnv(VecEnv):
         """One RGB frame ``[H, W, 3]`` per row (render_mode="rgb_array" only)."""
         if self.render_mode != "rgb_array":
             return [None for _ in range(self.num_envs)]
+        if not isinstance(self.env.unwrapped, TorchVectorEnv):  # Gymnasium's sync / async env: one frame per row
+            return list(self.env.unwrapped.render())
         return [self.env.unwrapped.render(i) for i in range(self.num_envs)]
 
 

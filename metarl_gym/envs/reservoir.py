@@ -141,6 +141,16 @@ class _Encoder:
         return torch.cat(parts, dim=1)
 
 
+def _env_device(env: VectorEnv):
+    """The torch device of a vector env's outputs: a TorchVectorEnv's own, else that of the first wrapper that
+    names one (``NumpyToTorch`` over Gymnasium's sync / async env); None for the CPU."""
+    device = getattr(env.unwrapped, "device", None)
+    while device is None and isinstance(env, VectorWrapper):
+        device = getattr(env, "device", None)
+        env = env.env
+    return device
+
+
 def _reservoir_list(reservoirs, kwargs) -> list[dict[str, Any]]:
     if reservoirs is None:
         return [kwargs]
@@ -163,8 +173,9 @@ class MultiReservoirEncoder(VectorWrapper):
     row's state is zeroed and its action and reward inputs are zero.
 
     Args:
-        env: a torch vector env (``TorchVectorEnv``, possibly wrapped) with NEXT_STEP or DISABLED autoreset
-            and flat Box observations.
+        env: a torch vector env (``TorchVectorEnv``, possibly wrapped, or Gymnasium's sync / async env behind
+            ``NumpyToTorch``, e.g. MuJoCo's) with NEXT_STEP or DISABLED autoreset and flat Box observations;
+            Discrete or Box (continuous) actions.
         reservoirs: one dict of :class:`EchoStateNetwork` arguments per reservoir (keys ``RESERVOIR_KEYS``;
             ``spectral_radius``, ``leak_rate`` and ``input_scaling`` may be ``[N]`` tensors: per-row values).
         use_action: feed the previous action into the reservoirs.
@@ -205,7 +216,7 @@ class MultiReservoirEncoder(VectorWrapper):
             use_reward,
             skip_connection,
             seed,
-            getattr(env.unwrapped, "device", None),
+            _env_device(env),
         )
         self.single_observation_space = single
         self.observation_space = batch_space(single, env.num_envs)

@@ -1,4 +1,5 @@
-"""ER-MRL: evolving reservoir hyper-parameters with CMA-ES around an SB3 PPO learner, on MetaRL envs.
+"""ER-MRL: evolving reservoir hyper-parameters with CMA-ES around an SB3 PPO learner, on MetaRL envs and on any
+Gymnasium env with a flat Box observation (the paper's MuJoCo envs: Swimmer-v5, HalfCheetah-v5, Hopper-v5, ...).
 
 Léger, Hamon, Nisioti, Hinaut & Moulin-Frier 2024, "Evolving Reservoirs for Meta Reinforcement Learning",
 EvoApplications (LNCS), arXiv 2312.06695 — the reservoir is Jaeger's echo-state network

@@ -4,6 +4,7 @@
 
     envs:                       # evolution env(s); several -> normalised (generalisation) fitness
       - {id: MetaRL/CartPole-v1, kwargs: {}, mask_velocity: true, random_score: null, target_score: null}
+      # or any Gymnasium id with a flat Box observation, e.g. {id: Swimmer-v5, kwargs: {max_episode_steps: 1000}}
     seed: 0                     # null: drawn at random and recorded in config.yaml
     device: auto                # SB3 model and env device ("auto": CUDA when available)
     workers: 1                  # PPO runs in parallel worker processes
@@ -18,12 +19,20 @@
 
 Every key is checked (unknown keys at every level, types, ranges, finiteness; env and PPO kwargs against the
 constructor signatures) with a :class:`~metarl_gym.schema.ConfigError` naming the key path.
+
+Env ids: the torch-batched ``MetaRL/*`` ids, or any other registered Gymnasium id (the MuJoCo locomotion envs
+``Swimmer-v5``, ``HalfCheetah-v5``, ``Hopper-v5``... of ER-MRL's experiments, with the ``mujoco`` extra). Both go
+the same way (:func:`metarl_gym.envs.make`): a Gymnasium id runs in Gymnasium's sync vector env behind
+``NumpyToTorch``, under the same reservoir encoder and SB3 adapter. A Gymnasium id's kwargs are checked against
+``gym.make`` (``max_episode_steps``, ``disable_env_checker``) and its entry point's constructor, and the env is
+built once at resolve time to check its spaces (flat Box observation; Box or Discrete action).
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import inspect
 import re
 import secrets
 from typing import Any
@@ -42,6 +51,7 @@ from ...schema import (
     Seed,
     Str,
     check_device,
+    signature_parameters,
 )
 from .search_space import SEARCH_BOUNDS
 
@@ -49,6 +59,16 @@ TARGET_SCORES = {
     "MetaRL/CartPole-v1": 500.0,
     "MetaRL/PendulumSwingup-v1": -200.0,
     "MetaRL/Pendulum-v0": 4000.0,
+    # ER-MRL's targets for the Gymnasium MuJoCo envs (scripts/evolve_generalization.py), for 1000-step episodes:
+    # set target_score yourself when env.kwargs shortens the episodes (max_episode_steps)
+    **{
+        f"{name}-v{version}": target
+        for name, target in (
+            ("Ant", 125.0), ("HalfCheetah", 750.0), ("Hopper", 1250.0), ("Humanoid", 375.0),
+            ("HumanoidStandup", 7500.0), ("Swimmer", 60.0), ("Walker2d", 800.0),
+        )
+        for version in (4, 5)
+    },
 }
 """Default target episode returns for the normalised (generalisation) fitness."""
 
@@ -68,19 +88,93 @@ def _torch_ids() -> list[str]:
     return sorted(i for i, spec in gym.registry.items() if i.startswith("MetaRL/") and torch_entry_point(spec) is not None)
 
 
+def _gymnasium_ids() -> list[str]:
+    return sorted(i for i in gym.registry if not i.startswith("MetaRL/"))
+
+
+def _is_torch_id(env_id: str) -> bool:
+    from ...envs.make import torch_entry_point
+
+    return torch_entry_point(gym.spec(env_id)) is not None
+
+
 def _check_env_id(value: str, path: str) -> str:
     ids = _torch_ids()
-    if value not in ids:
-        near = difflib.get_close_matches(value, ids, n=1, cutoff=0.5)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise ConfigError(path, f"must be a registered torch-batched env id{hint}; one of {ids}, got {value!r}")
-    return value
+    if value in ids or (value in gym.registry and not value.startswith("MetaRL/")):
+        return value
+    near = difflib.get_close_matches(value, ids + _gymnasium_ids(), n=1, cutoff=0.5)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise ConfigError(
+        path,
+        f"must be a registered env id{hint}: a torch-batched MetaRL id, one of {ids}, or a Gymnasium id with a flat Box "
+        f"observation such as 'Swimmer-v5' or 'HalfCheetah-v5' (gymnasium.pprint_registry() lists them); got {value!r}",
+    )
+
+
+_MAKE_KWARGS = {"max_episode_steps": int | None, "disable_env_checker": bool | None}
+"""``gym.make``'s own keyword arguments that an env entry may set (the others are the builder's)."""
+
+
+def _gymnasium_constructor(env_id: str):
+    """A stand-in whose signature is what ``gym.make(env_id, **kwargs)`` accepts: ``gym.make``'s own keywords and
+    the entry point's constructor arguments (for :class:`Kwargs`); None when that cannot be told (an entry point
+    taking ``**kwargs`` all the way, or one that does not import: the build check reports that)."""
+    from gymnasium.envs.registration import load_env_creator
+
+    entry = gym.spec(env_id).entry_point
+    try:
+        entry = load_env_creator(entry) if isinstance(entry, str) else entry
+    except Exception:  # a missing dependency (mujoco, box2d): reported by _check_gymnasium_env
+        return None
+    if not callable(entry):
+        return None
+    functions = [vars(k)["__init__"] for k in entry.__mro__ if "__init__" in vars(k) and k is not object] if inspect.isclass(entry) else [entry]
+    if all(any(p.kind is p.VAR_KEYWORD for p in inspect.signature(f).parameters.values()) for f in functions):
+        return None
+    params, _ = signature_parameters(entry)
+    params = {**_MAKE_KWARGS, **params}
+
+    def constructor(**kwargs):  # only its signature is read
+        raise NotImplementedError
+
+    constructor.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in params])
+    constructor.__annotations__ = {n: h for n, h in params.items() if h is not inspect.Parameter.empty}
+    constructor.__name__ = f"{env_id} (gym.make / {getattr(entry, '__name__', 'entry point')})"
+    return constructor
 
 
 def _env_class(section: dict[str, Any]):
     from ...envs.make import torch_entry_point
 
-    return torch_entry_point(gym.spec(section["id"]))
+    return torch_entry_point(gym.spec(section["id"])) or _gymnasium_constructor(section["id"])
+
+
+def _check_gymnasium_env(entry: dict[str, Any], path: str) -> dict[str, Any]:
+    """A Gymnasium (non-torch) env entry: build it once, as the trials will, and check its spaces."""
+    if _is_torch_id(entry["id"]):
+        return entry
+    from ...envs.make import make
+    from ...errors import UserError
+
+    env_id = entry["id"]
+    if entry["mask_velocity"]:
+        raise ConfigError(f"{path}.mask_velocity", f"velocity masking is for the MetaRL ids that declare velocity columns; {env_id} declares none: set it false")
+    try:
+        env = make(env_id, 1, **entry["kwargs"])
+    except gym.error.DependencyNotInstalled as err:
+        raise ConfigError(f"{path}.id", f"{env_id} needs a package that is not installed ({err}); for the MuJoCo envs: pip install 'metarl-gym[mujoco]'") from None
+    except Exception as err:  # whatever the env's constructor raises (a TypeError, an assertion, a division by 0...)
+        detail = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
+        raise ConfigError(f"{path}.kwargs", f"{env_id} could not be built with kwargs {entry['kwargs']}: {detail}") from None
+    try:
+        obs, act = env.single_observation_space, env.single_action_space
+    finally:
+        env.close()
+    if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+        raise ConfigError(f"{path}.id", f"{env_id} has observation space {obs}; the reservoir and PPO's MlpPolicy need a flat Box (1-D)")
+    if not isinstance(act, (gym.spaces.Box, gym.spaces.Discrete)):
+        raise ConfigError(f"{path}.id", f"{env_id} has action space {act}; ER-MRL takes Box (continuous) or Discrete actions")
+    return entry
 
 
 def _check_device(value: str, path: str) -> str:
@@ -125,12 +219,13 @@ class EnvEntry(Section):
     def __init__(self, **kw):
         super().__init__(
             {
-                "id": Str(check=_check_env_id, doc="a MetaRL/* id, e.g. MetaRL/CartPole-v1"),
+                "id": Str(check=_check_env_id, doc="a MetaRL/* id, e.g. MetaRL/CartPole-v1, or a Gymnasium id, e.g. Swimmer-v5"),
                 "kwargs": Kwargs(_env_class, exclude=_ENV_BUILDER_ARGS),
                 "mask_velocity": Bool(False),
                 "random_score": Float(None),
                 "target_score": Float(None),
             },
+            check=_check_gymnasium_env,
             **kw,
         )
 
@@ -169,7 +264,12 @@ def _check_root(config: dict[str, Any], path: str) -> dict[str, Any]:
         for i, env in enumerate(config["envs"]):
             if env["target_score"] is None:
                 if env["id"] not in TARGET_SCORES:
-                    raise ConfigError(f"envs.{i}.target_score", f"needed to normalise the fitness over several envs (no default for {env['id']})")
+                    raise ConfigError(
+                        f"envs.{i}.target_score",
+                        f"needed to normalise the fitness over several envs, and there is no default for {env['id']} "
+                        f"(defaults: {sorted(TARGET_SCORES)}): set it to a good episode return of that env; the fitness "
+                        "is the mean over envs of (score - random_score) / (target_score - random_score)",
+                    )
                 env["target_score"] = TARGET_SCORES[env["id"]]
             if env["random_score"] is not None and env["random_score"] == env["target_score"]:
                 raise ConfigError(f"envs.{i}.target_score", f"must differ from random_score ({env['random_score']}) to normalise")
