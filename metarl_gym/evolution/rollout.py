@@ -115,8 +115,9 @@ def rollout(
       ``max_episode_steps`` and one episode per row (``num_episodes == num_envs / pop``); early stopping works.
     * ``"auto"``: blocked when those conditions hold, else loop.
 
-    ``block_size=None``: 1,024 rows compiled, and eager as many rows as 64 MB of per-row weights and lifetime state
-    hold (eager torch pays a dispatch cost per op and step, so eager blocks are as large as the cache allows; see
+    ``block_size=None``: cache-sized blocks, as many rows as 10 MB (compiled) or 128 MB (eager) of per-row weights
+    and lifetime state hold (MLP 3-32-32-1: ~1,000 rows compiled, 13,000 eager; Hebbian ABCD_lr on it: ~230 /
+    2,900); eager torch pays a dispatch cost per op and step, so eager blocks are larger (see
     :func:`~metarl_gym.evolution.engines.blocked.default_block_size`).
 
     Host syncs: none per step in either engine, except one per step in the loop engine for lifetimes of several

@@ -135,13 +135,14 @@ def test_compile_auto_compiles_from_the_threshold_on(monkeypatch, capfd):
 
 
 def test_default_block_size_is_cache_sized():
-    """Compiled: 1,024 rows. Eager: as many rows as EAGER_BLOCK_BYTES of weights and plastic state hold, >= 1,024;
-    the Hebbian rows (weights + rule terms) give smaller eager blocks than the MLP rows."""
-    from metarl_gym.evolution.engines.blocked import EAGER_BLOCK_BYTES, _row_bytes, default_block_size
+    """As many rows as COMPILED_BLOCK_BYTES / EAGER_BLOCK_BYTES of weights and plastic state hold (at least 64 /
+    1,024 rows); the Hebbian rows (weights + rule terms) give smaller blocks than the MLP rows."""
+    from metarl_gym.evolution.engines.blocked import COMPILED_BLOCK_BYTES, EAGER_BLOCK_BYTES, _row_bytes, default_block_size
 
-    assert default_block_size(10**6, compile=True) == 1024
-    assert default_block_size(10**6, compile=False) == 1024
+    assert default_block_size(10**9, compile=True) == 64
+    assert default_block_size(10**9, compile=False) == 1024
     assert default_block_size(1000, compile=False) == EAGER_BLOCK_BYTES // 1000
+    assert default_block_size(1000, compile=True) == COMPILED_BLOCK_BYTES // 1000
     env = _env("MetaRL/PendulumSwingup-v1", 8, horizon=4)
     sizes = {}
     for kind in ("mlp", "hebbian"):

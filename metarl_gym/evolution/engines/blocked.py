@@ -31,24 +31,25 @@ from ...agents.base import Policy
 from ...envs.base import TorchVectorEnv
 from . import ALIVE_CHECK_EVERY, lifetime_generator, nonfinite_params, nonfinite_state, screen_actions
 
-COMPILED_BLOCK_SIZE = 1024
-"""Rows per block of the compiled engine when ``block_size=None``: a compiled step is a few fused loops, so a block
-only has to be large enough to amortise the call overhead (~0.1 ms), and small enough that its weights stay in
-cache (MLP 3-32-32-1: 4.7 MB; Hebbian ABCD_lr on it: 28 MB). Measured against 256 ... 8192 in benchmarks/RESULTS.md."""
+COMPILED_BLOCK_BYTES = 10 * 2**20
+"""Bytes of per-row weights and lifetime state per block of the compiled engine when ``block_size=None``. A
+compiled step is a few fused loops, so the block only has to stay in cache for its whole lifetime. Measured on
+one thread: MLP 3-32-32-1 (9.7 KB per row) at P = 10,000: 4.7 / 5.5 / 5.9 / 5.4 M env-steps/s in blocks of
+256 / 512 / 1,024 / 2,048 rows; Hebbian ABCD_lr on it (46 KB per row) at P = 1,000: 1.19 / 1.13 / 0.80 M in
+blocks of 128 / 256 / 1,000."""
 
-EAGER_BLOCK_BYTES = 64 * 2**20
-"""Bytes of per-row weights and lifetime state per block of the eager engine when ``block_size=None``. Eager torch
-pays a fixed dispatch cost per op and step (~30 ops), so eager blocks must be as large as possible; only when a
-block's weights would stream from DRAM (Hebbian rules: ~28 KB per row) do smaller blocks win. Measured at
-P = 10,000, one thread: MLP 1.62 M env-steps/s in one block vs 0.94 M in blocks of 1,024; Hebbian ABCD_lr 0.45 M in
-blocks of 1,024 vs 0.21 M in one block."""
+EAGER_BLOCK_BYTES = 128 * 2**20
+"""The same for the eager engine. Eager torch pays a fixed dispatch cost per op and step (~30 ops), so eager
+blocks must be large; only when a block's weights would stream from DRAM (Hebbian rules) do smaller blocks win.
+Measured at P = 10,000 on one thread: MLP 0.94 / 1.19 / 1.62 M env-steps/s in blocks of 1,024 / 4,096 /
+10,000 rows; Hebbian ABCD_lr 0.45 / 0.41 / 0.21 M."""
 
 
 def default_block_size(row_bytes: int, compile: bool) -> int:
-    """Rows per block when the caller gives none: :data:`COMPILED_BLOCK_SIZE` compiled, else as many rows as
-    :data:`EAGER_BLOCK_BYTES` holds (at least 1,024)."""
+    """Rows per block when the caller gives none: as many rows as :data:`COMPILED_BLOCK_BYTES` (at least 64) or
+    :data:`EAGER_BLOCK_BYTES` (at least 1,024) hold."""
     if compile:
-        return COMPILED_BLOCK_SIZE
+        return max(64, COMPILED_BLOCK_BYTES // max(1, row_bytes))
     return max(1024, EAGER_BLOCK_BYTES // max(1, row_bytes))
 
 
