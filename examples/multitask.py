@@ -73,12 +73,12 @@ def train(net, cart_x, cart_y, walker_x, walker_y, *, epochs=30, batch=32, seed=
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 @torch.no_grad()
 def play_both(net, episodes, cart_noise, walker_noise, *, walker_steps, cart_steps=500, seed=HELDOUT_SEED):
-    """Both games side by side, ``episodes`` rows each; mean first-episode return of each game."""
+    """Both games side by side, ``episodes`` rows each; (mean, std) of each game's first-episode returns."""
     cart_env = make_env(CARTPOLE, episodes, max_episode_steps=cart_steps)
     walker_env = make_env("BipedalWalker-v3", episodes, max_episode_steps=walker_steps)
     cart_obs, _ = cart_env.reset(seed=seed)
@@ -102,7 +102,7 @@ def play_both(net, episodes, cart_noise, walker_noise, *, walker_steps, cart_ste
         walker_alive &= ~(term | trunc)
     cart_env.close()
     walker_env.close()
-    return float(cart_ret.mean()), float(walker_ret.mean())
+    return (float(cart_ret.mean()), float(cart_ret.std())), (float(walker_ret.mean()), float(walker_ret.std()))
 
 
 def main() -> None:
@@ -136,9 +136,9 @@ def main() -> None:
     final_loss = train(net, cart_x, cart_y, walker_x, walker_y)
     table = {}
     for name, (cn, wn) in CONDITIONS.items():
-        cart, walker = play_both(net, args.episodes, cn, wn, walker_steps=args.max_steps)
-        table[name] = {"cartpole": cart, "walker": walker}
-        print(f"{name:15s} CartPole {cart:7.1f}   Walker {walker:8.1f}", flush=True)
+        (cart, cart_std), (walker, walker_std) = play_both(net, args.episodes, cn, wn, walker_steps=args.max_steps)
+        table[name] = {"cartpole": cart, "cartpole_std": cart_std, "walker": walker, "walker_std": walker_std}
+        print(f"{name:15s} CartPole {cart:7.1f} +- {cart_std:5.1f}   Walker {walker:8.1f} +- {walker_std:5.1f}", flush=True)
     result = {
         "rows": n, "final_batch_loss": final_loss, "cartpole_teacher_logged_mean": float(cart_scores.mean()),
         "walker_teacher_logged_mean": float(walker_scores.mean()), "episodes_per_condition": args.episodes,

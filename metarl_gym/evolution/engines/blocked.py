@@ -105,6 +105,7 @@ def run_blocked(
 
     if block_size is None:
         block_size = default_block_size(_row_bytes(row_params, lifetime, n), compile)
+        block_size = math.ceil(n / math.ceil(n / block_size))  # equal blocks: no padded rows in the last one
     block = max(1, min(int(block_size), n))
     n_blocks = math.ceil(n / block)
     kernel = _kernel(env, policy, early_stop, compile)
