@@ -28,7 +28,7 @@ import yaml
 from metarl_gym.agents import POLICIES
 from metarl_gym.config import apply_overrides
 from metarl_gym.evolution.rollout import EarlyStop, make_env, rollout
-from metarl_gym.evolution.runner import build_policy, evolve
+from metarl_gym.evolution.runner import RunInterrupted, build_policy, evolve
 
 CONFIGS = Path(__file__).parent / "configs" / "pixels"
 MODES = {
@@ -78,8 +78,14 @@ def main() -> None:
     run_dir = Path(args.run_dir or f"runs/carracing_{args.mode}")
 
     start = time.time()
-    summary = evolve(config, run_dir, progress=False)
+    try:
+        summary = evolve(config, run_dir, progress=False)
+    except RunInterrupted as stop:  # SIGTERM / Ctrl-C time-boxes the run: score what best.pt holds so far
+        print(stop, flush=True)
+        summary = {}
     train_s = time.time() - start
+    lines = (run_dir / "metrics.csv").read_text().strip().splitlines()
+    last = dict(zip(lines[0].split(","), lines[-1].split(",")))
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
     best = torch.load(run_dir / "best.pt", weights_only=True)
     solution = best["params"].float().unsqueeze(0).repeat(args.tracks, 1)
@@ -100,7 +106,8 @@ def main() -> None:
         "overrides": overrides,
         "pop": resolved["strategy"]["pop_size"],
         "generations": resolved["generations"],
-        "env_steps": summary.get("env_steps"),
+        "generations_run": int(last["generation"]) + 1,
+        "env_steps": summary.get("env_steps", int(float(last["env_steps"]))),
         "train_wall_s": round(train_s, 1),
         "eval_wall_s": round(time.time() - start, 1),
         "best_training_fitness": best["fitness"],
