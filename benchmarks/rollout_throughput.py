@@ -8,10 +8,11 @@ format with the mode appended::
 
 Modes (all through :func:`metarl_gym.evolution.rollout.rollout`): ``loop`` (``engine="loop"``), ``default``
 (what ``metarl-gym evolve`` runs without a ``rollout:`` section: ``engine="auto"``, ``compile="auto"``, the
-default block size; here the blocked engine, eager below 4,096 rows and compiled from there on) and ``compiled`` (``engine="blocked", compile=True``). ``--block-size`` overrides the
-block size of ``default`` / ``compiled`` (a block-size sweep: ``--modes default --block-size 256 1024 4096``).
-``--with-anchors`` also runs the anchor scripts with ``--anchor-python`` (gymnax needs
-``pip install jax gymnax six`` in that interpreter) and prints the ratios.
+default block size; here the blocked engine, eager below 4,096 rows and compiled from there on) and
+``compiled`` (``engine="blocked", compile=True``). ``--block-size`` overrides the block size of ``default`` /
+``compiled`` (a block-size sweep: ``--modes default --block-size 256 1024 4096``). ``--with-anchors`` also runs
+the anchor scripts with ``--anchor-python`` (gymnax needs ``pip install -e .[bench]``, i.e. jax, gymnax >= 1.0
+and six, in that interpreter) and prints the ratios.
 Timing: best of 3 after one warm-up call (the warm-up of compiled includes compilation: compile_s).
 
 Usage: python benchmarks/rollout_throughput.py [--sizes 1000 10000] [--modes loop default compiled]

@@ -148,7 +148,7 @@ def _schema() -> Section:
             "block_size": Int(None, min=1),
             "compile": BoolOrAuto("auto"),
             "fast": Removed("rollout.fast was removed: use rollout.engine: blocked, rollout.block_size: N and "
-                            "rollout.compile: true|false"),
+                            "rollout.compile: true|false|auto"),
         }),
         "distributed": DISTRIBUTED_SECTION,
         "logging": Section({"tensorboard": Bool(False)}),

@@ -27,7 +27,7 @@ from gymnasium.wrappers.vector import NumpyToTorch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 from torch import Tensor
 
-from ..envs.base import TorchVectorEnv
+from ..envs.base import TorchVectorEnv, vector_env_device
 
 
 def _numpy(x) -> np.ndarray:
@@ -77,10 +77,7 @@ class SB3VecEnv(VecEnv):
                 "DummyVecEnv/SubprocVecEnv over single envs"
             )
         self.env = env
-        if isinstance(env.unwrapped, TorchVectorEnv):
-            self.device = env.unwrapped.device
-        else:
-            self.device = torch.device("cpu") if converter.device is None else torch.device(converter.device)
+        self.device = vector_env_device(env) or torch.device("cpu")
         self.autoreset_mode = env.metadata.get("autoreset_mode", env.unwrapped.autoreset_mode)
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self._actions: np.ndarray | None = None

@@ -39,6 +39,16 @@ from .limits import FINITE, Interval, check_values
 from .xp import ROW, TORCH
 
 
+def vector_env_device(env: VectorEnv) -> torch.device | None:
+    """The torch device of a vector env's outputs: a TorchVectorEnv's own, else that of the outermost wrapper that
+    names one (``NumpyToTorch`` over Gymnasium's sync / async env); None when nothing names one (the CPU)."""
+    device = getattr(env.unwrapped, "device", None)
+    while device is None and isinstance(env, gym.vector.VectorWrapper):
+        device = getattr(env, "device", None)
+        env = env.env
+    return None if device is None else torch.device(device)
+
+
 def resolve_device(device) -> torch.device:
     """``None`` -> CPU; anything torch accepts otherwise."""
     return torch.device("cpu") if device is None else torch.device(device)

@@ -25,6 +25,7 @@ from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
 from ..agents.reservoir import RESERVOIR_KEYS, EchoStateNetwork
+from .base import vector_env_device
 
 __all__ = ["MultiReservoirEncoder", "ReservoirEncoder", "ReservoirObservation", "RESERVOIR_KEYS"]
 
@@ -141,16 +142,6 @@ class _Encoder:
         return torch.cat(parts, dim=1)
 
 
-def _env_device(env: VectorEnv):
-    """The torch device of a vector env's outputs: a TorchVectorEnv's own, else that of the first wrapper that
-    names one (``NumpyToTorch`` over Gymnasium's sync / async env); None for the CPU."""
-    device = getattr(env.unwrapped, "device", None)
-    while device is None and isinstance(env, VectorWrapper):
-        device = getattr(env, "device", None)
-        env = env.env
-    return device
-
-
 def _reservoir_list(reservoirs, kwargs) -> list[dict[str, Any]]:
     if reservoirs is None:
         return [kwargs]
@@ -216,7 +207,7 @@ class MultiReservoirEncoder(VectorWrapper):
             use_reward,
             skip_connection,
             seed,
-            _env_device(env),
+            vector_env_device(env),
         )
         self.single_observation_space = single
         self.observation_space = batch_space(single, env.num_envs)
