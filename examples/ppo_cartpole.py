@@ -20,9 +20,9 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecMonitor
 
 import metarl_gym  # noqa: F401  (registers MetaRL/* ids)
-from metarl_gym.agents.reservoir import ReservoirEncoder
 from metarl_gym.baselines.run import LinearSchedule
 from metarl_gym.baselines.sb3 import SB3VecEnv
+from metarl_gym.envs.reservoir import ReservoirEncoder
 from metarl_gym.envs.wrappers import MaskVelocity
 
 

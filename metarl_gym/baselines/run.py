@@ -207,7 +207,7 @@ def _check_algorithm_kwargs(config: dict[str, Any]) -> None:
 
 
 def _check_reservoir(config: dict[str, Any]) -> None:
-    from ..agents.reservoir import RESERVOIR_KEYS
+    from ..envs.echo_state import RESERVOIR_KEYS
 
     reservoir = config["reservoir"]
     if reservoir is None:

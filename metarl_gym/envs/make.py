@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import UserError
 from .base import TorchVectorEnv
+from .echo_state import RESERVOIR_KEYS
 
 __all__ = ["make", "torch_entry_point", "accepted_kwargs"]
 
@@ -181,8 +182,6 @@ def _check_kwargs(env_id: str, cls: type, kwargs: dict[str, Any], single: bool) 
 
 
 def _check_reservoir(reservoir: dict[str, Any]) -> None:
-    from ..agents.reservoir import RESERVOIR_KEYS
-
     if "reservoirs" in reservoir:
         allowed = ("reservoirs", *_RESERVOIR_SHARED)
         items = reservoir["reservoirs"]

@@ -3,7 +3,7 @@
 ER-MRL (Léger, Hamon, Nisioti, Hinaut & Moulin-Frier 2024, "Evolving Reservoirs for Meta Reinforcement
 Learning", EvoApplications, arXiv 2312.06695) feeds each observation (and the previous action and reward) into
 a reservoir and lets an RL agent learn on the reservoir state. The reservoir is
-:class:`~metarl_gym.agents.reservoir.EchoStateNetwork` (batched over env rows); these wrappers give it the
+:class:`~metarl_gym.envs.echo_state.EchoStateNetwork` (batched over env rows); these wrappers give it the
 stream of a :class:`~metarl_gym.envs.base.TorchVectorEnv` (one reservoir state per row) or of one numpy
 ``gymnasium.Env``.
 
@@ -24,8 +24,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
-from ..agents.reservoir import RESERVOIR_KEYS, EchoStateNetwork
 from .base import vector_env_device
+from .echo_state import RESERVOIR_KEYS, EchoStateNetwork
 
 __all__ = ["MultiReservoirEncoder", "ReservoirEncoder", "ReservoirObservation", "RESERVOIR_KEYS"]
 

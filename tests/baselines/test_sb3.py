@@ -10,7 +10,7 @@ from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 import metarl_gym  # noqa: F401
-from metarl_gym.agents.reservoir import ReservoirEncoder
+from metarl_gym.envs.reservoir import ReservoirEncoder
 from metarl_gym.baselines.run import METRICS_COLUMNS, resolve_baseline_config, run_baseline
 from metarl_gym.baselines.sb3 import SB3VecEnv
 from metarl_gym.envs.wrappers import MaskVelocity, RecordEpisodeStatistics

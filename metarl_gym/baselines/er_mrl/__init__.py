@@ -3,7 +3,7 @@ Gymnasium env with a flat Box observation (the paper's MuJoCo envs: Swimmer-v5, 
 
 Léger, Hamon, Nisioti, Hinaut & Moulin-Frier 2024, "Evolving Reservoirs for Meta Reinforcement Learning",
 EvoApplications (LNCS), arXiv 2312.06695 — the reservoir is Jaeger's echo-state network
-(:mod:`metarl_gym.agents.reservoir`, fed by :mod:`metarl_gym.envs.reservoir`); the outer loop is CMA-ES
+(:mod:`metarl_gym.envs.echo_state`, fed by :mod:`metarl_gym.envs.reservoir`); the outer loop is CMA-ES
 (Hansen & Ostermeier 2001) through :class:`metarl_gym.evolution.CMAES`.
 
 The two nested loops:

@@ -1,4 +1,4 @@
-"""Batched leaky echo-state reservoirs as observation encoders (ER-MRL's reservoir, over whole batches).
+"""The batched leaky echo-state network behind the reservoir observation encoders (ER-MRL's reservoir).
 
 An echo-state network (Jaeger 2001, "The 'echo state' approach to analysing and training recurrent neural
 networks", GMD Report 148) is a fixed random recurrent network whose state is a rich, fading memory of its
@@ -34,8 +34,8 @@ A density d over an ``m × n`` matrix places exactly ``round(d·m·n)`` non-zero
 (``scipy.sparse.random``'s rule, which reservoirpy uses).
 
 This module holds the network itself, :class:`EchoStateNetwork` (``[N, units]`` state, per-row sr / lr /
-input scaling). The env-side observation wrappers built on it (``ReservoirEncoder``, ``MultiReservoirEncoder``,
-``ReservoirObservation``) live in :mod:`metarl_gym.envs.reservoir`; they stay importable from here for old code.
+input scaling). The observation wrappers built on it (``ReservoirEncoder``, ``MultiReservoirEncoder``,
+``ReservoirObservation``) are in :mod:`metarl_gym.envs.reservoir`.
 """
 
 from __future__ import annotations
@@ -248,16 +248,3 @@ class EchoStateNetwork:
         new = (1 - lr) * self.state + lr * torch.tanh(pre)
         self.state = new if mask is None else torch.where(mask[:, None], new, self.state)
         return self.state
-
-
-_MOVED_TO_ENVS = ("MultiReservoirEncoder", "ReservoirEncoder", "ReservoirObservation")
-
-
-def __getattr__(name: str):
-    # The wrappers moved to envs/reservoir.py; a lazy re-export keeps old imports working without an
-    # agents -> envs import at load time (envs/reservoir.py imports this module).
-    if name in _MOVED_TO_ENVS:
-        from ..envs import reservoir
-
-        return getattr(reservoir, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from metarl_gym.agents.reservoir import EchoStateNetwork
+from metarl_gym.envs.echo_state import EchoStateNetwork
 
 
 def esn_update(x, u, w, w_in, b, lr):
@@ -78,12 +78,3 @@ def test_validation_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         EchoStateNetwork(4, 2, **{"units": 10, **kwargs})
 
-
-def test_wrappers_stay_importable_from_agents():
-    import metarl_gym.agents.reservoir as old
-    import metarl_gym.envs.reservoir as new
-
-    for name in ("ReservoirEncoder", "MultiReservoirEncoder", "ReservoirObservation"):
-        assert getattr(old, name) is getattr(new, name)
-    with pytest.raises(AttributeError):
-        old.NoSuchThing
