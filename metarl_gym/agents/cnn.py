@@ -11,8 +11,8 @@ Frames: whatever a Gymnasium pixel env (optionally behind ``GrayscaleObservation
 ``[C, H, W]`` or ``[S, H, W, C]`` (stacked colour frames, merged to ``S·C`` channels). Frames are transposed to
 channels first (the ga-openai-gym seed *reshaped* them, scrambling pixels; see seed-methods.md), converted from
 uint8 to float and multiplied by ``scale``. Grayscale and resizing can also be done inside the policy (on the
-batch, on the policy's device) when the env builder offers no wrapper option; :func:`pixel_wrappers` gives the
-Gymnasium wrapper list for Python callers.
+batch, on the policy's device) when the env builder offers no wrapper option;
+:func:`metarl_gym.envs.pixels.pixel_wrappers` gives the Gymnasium wrapper list for Python callers.
 
 Presets (``CNNPolicy(obs_space, act_space, preset=...)``):
 
@@ -178,27 +178,6 @@ class Frames:
         if self.resize is not None and tuple(x.shape[2:]) != self.resize:
             x = F.interpolate(x, size=self.resize, mode="area")
         return x.contiguous()
-
-
-def pixel_wrappers(*, grayscale: bool = False, resize: Sequence[int] | None = None, frame_stack: int | None = None) -> list:
-    """Gymnasium wrappers (per single env) for ``gym.make_vec(..., wrappers=...)`` / ``make_env(..., wrappers=...)``.
-
-    Order: grayscale (keep_dim=False, [H, W]), resize, then frame stacking ([S, H, W] or [S, H, W, C]).
-    Gymnasium's ResizeObservation needs opencv-python; the policies' own ``resize`` option does not.
-    """
-    from gymnasium.wrappers import FrameStackObservation, GrayscaleObservation, ResizeObservation
-
-    out = []
-    if grayscale:
-        out.append(lambda env: GrayscaleObservation(env, keep_dim=False))
-    if resize is not None:
-        size = (int(resize[0]), int(resize[1]))
-        out.append(lambda env: ResizeObservation(env, size))
-    if frame_stack is not None:
-        if int(frame_stack) < 1:
-            raise ValueError(f"frame_stack must be >= 1, got {frame_stack!r}")
-        out.append(lambda env: FrameStackObservation(env, int(frame_stack)))
-    return out
 
 
 # ---------------------------------------------------------------------- conv feature extractor

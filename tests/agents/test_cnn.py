@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metarl_gym.agents.cnn import CNNPolicy, Frames, pixel_wrappers
+from metarl_gym.agents.cnn import CNNPolicy, Frames
 from metarl_gym.agents.pixel_hebbian import PixelHebbianPolicy
 
 CAR_OBS = gym.spaces.Box(0, 255, (96, 96, 3), np.uint8)
@@ -152,21 +152,6 @@ def test_in_policy_grayscale_equals_gymnasium_wrapper():
     assert mine.shape == theirs.shape == (1, 1, 96, 96)
     assert (mine - theirs).abs().max() <= 1.0  # the wrapper rounds to uint8
     env.close(), wrapped.close()
-
-
-def test_pixel_wrappers_give_shapes_the_policy_accepts():
-    env = gym.make("CarRacing-v3")
-    for wrap in pixel_wrappers(grayscale=True, frame_stack=4):  # (resize needs opencv: resize in the policy)
-        env = wrap(env)
-    assert env.observation_space.shape == (4, 96, 96)
-    policy = CNNPolicy(env.observation_space, env.action_space, conv_layers=[dict(out_channels=3, kernel_size=4, stride=4)],
-                       hidden_sizes=[8], output="carracing", resize=(48, 48))
-    assert policy.frames.shape == (4, 48, 48)
-    obs, _ = env.reset(seed=0)
-    params = policy.random_params(1)
-    a, _ = policy.act(params, torch.as_tensor(obs).unsqueeze(0), policy.initial_state(params))
-    assert env.action_space.contains(a[0].numpy())
-    env.close()
 
 
 def test_bad_input_errors_name_the_fix():
