@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from metarl_gym.agents import POLICIES
 from metarl_gym.config import apply_overrides
-from metarl_gym.evolution.rollout import EarlyStop, make_env, rollout
+from metarl_gym.envs import make
+from metarl_gym.evolution import EarlyStop, rollout
 from metarl_gym.evolution.runner import RunInterrupted, build_policy, evolve
 
 CONFIGS = Path(__file__).parent / "configs" / "pixels"
@@ -38,14 +38,9 @@ MODES = {
 }
 HELDOUT_SEED = 100_000  # track i of the held-out set is reset seed HELDOUT_SEED + i (training seeds are < 2**31 - 1, drawn per generation)
 
-# The pixel policies' config names (agents/__init__.py registers the built-in ones).
-POLICIES.setdefault("cnn", "metarl_gym.agents.cnn:CNNPolicy")
-POLICIES.setdefault("pixel_hebbian", "metarl_gym.agents.pixel_hebbian:PixelHebbianPolicy")
-
-
 def heldout_scores(config: dict, params: torch.Tensor, tracks: int) -> torch.Tensor:
     """Return of each genome row ``params [tracks, D]`` on held-out track ``i`` (one episode each)."""
-    env = make_env(config["env"]["id"], tracks, **config["env"]["kwargs"])
+    env = make(config["env"]["id"], tracks, **config["env"]["kwargs"])
     policy = build_policy(config, env)
     early = config["rollout"]["early_stop"]
     fitness = rollout(env, policy, params, seed=HELDOUT_SEED, early_stop=EarlyStop(**early) if early else None)
@@ -90,7 +85,7 @@ def main() -> None:
     best = torch.load(run_dir / "best.pt", weights_only=True)
     solution = best["params"].float().unsqueeze(0).repeat(args.tracks, 1)
 
-    env = make_env(resolved["env"]["id"], 1, **resolved["env"]["kwargs"])
+    env = make(resolved["env"]["id"], 1, **resolved["env"]["kwargs"])
     policy = build_policy(resolved, env)
     env.close()
     init_std = float(resolved["strategy"]["kwargs"].get("init_std", 1.0))

@@ -1,5 +1,5 @@
 """Box2D (CarRacing-v3, BipedalWalker-v3) through the generic path: Gymnasium ids built by
-make_env (sync vector env + NumpyToTorch), evaluated by rollout (checked against a per-individual gym.make loop),
+metarl_gym.envs.make (sync vector env + NumpyToTorch), evaluated by rollout (checked against a per-individual gym.make loop),
 and `metarl-gym evolve` for a couple of generations. Tiny populations and episodes: seconds each."""
 
 from pathlib import Path
@@ -12,14 +12,13 @@ import yaml
 
 pytest.importorskip("Box2D", reason="needs the box2d extra: pip install -e .[box2d]")
 
-from metarl_gym.agents import POLICIES  # noqa: E402
 from metarl_gym.agents.cnn import CNNPolicy  # noqa: E402
 from metarl_gym.agents.mlp import MLPPolicy  # noqa: E402
 from metarl_gym.agents.pixel_hebbian import PixelHebbianPolicy  # noqa: E402
-from metarl_gym.evolution.rollout import EarlyStop, make_env, rollout  # noqa: E402
+from metarl_gym.envs import make  # noqa: E402
+from metarl_gym.evolution import EarlyStop, rollout  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
-PIXEL_POLICIES = {"cnn": "metarl_gym.agents.cnn:CNNPolicy", "pixel_hebbian": "metarl_gym.agents.pixel_hebbian:PixelHebbianPolicy"}
 
 
 def reference_fitness(env_id, policy, params, *, seed, steps, early_stop=None):
@@ -46,7 +45,7 @@ def reference_fitness(env_id, policy, params, *, seed, steps, early_stop=None):
 
 
 def test_carracing_cnn_rollout_with_early_stop_equals_per_individual_loop():
-    env = make_env("CarRacing-v3", 3, max_episode_steps=30)
+    env = make("CarRacing-v3", 3, max_episode_steps=30)
     assert env.single_observation_space.shape == (96, 96, 3)
     policy = CNNPolicy(env.single_observation_space, env.single_action_space, preset="ga_carracing")
     params = policy.random_params(3, generator=torch.Generator().manual_seed(0))
@@ -63,7 +62,7 @@ def test_carracing_cnn_rollout_with_early_stop_equals_per_individual_loop():
 
 
 def test_carracing_pixel_hebbian_rollout_equals_per_individual_loop():
-    env = make_env("CarRacing-v3", 2, max_episode_steps=25)
+    env = make("CarRacing-v3", 2, max_episode_steps=25)
     policy = PixelHebbianPolicy(env.single_observation_space, env.single_action_space, init_weights="coevolve")
     params = policy.random_params(2, generator=torch.Generator().manual_seed(1))
     fitness = rollout(env, policy, params, seed=5)
@@ -78,7 +77,7 @@ def test_bipedal_mlp_rollout_equals_per_individual_loop():
 
 def check_mlp_rollout(env_id):
     """rollout of a 4-individual MLP population == each individual alone (shared with test_mujoco.py)."""
-    env = make_env(env_id, 4, max_episode_steps=60)
+    env = make(env_id, 4, max_episode_steps=60)
     policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[8], output="tanh")
     params = policy.random_params(4, generator=torch.Generator().manual_seed(2)) * 3
     fitness, stats = rollout(env, policy, params, seed=11, return_stats=True)
@@ -89,7 +88,7 @@ def check_mlp_rollout(env_id):
 
 
 def test_bipedal_early_stop_cuts_stalled_walkers():
-    env = make_env("BipedalWalker-v3", 2, max_episode_steps=200)
+    env = make("BipedalWalker-v3", 2, max_episode_steps=200)
     policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[4])
     params = torch.zeros(2, policy.num_params)  # zero torques: the walker stands and pays nothing, or falls
     _, full = rollout(env, policy, params, seed=0, return_stats=True)
@@ -99,19 +98,6 @@ def test_bipedal_early_stop_cuts_stalled_walkers():
 
 
 # ---------------------------------------------------------------------- metarl-gym evolve
-@pytest.fixture
-def pixel_policies(monkeypatch):
-    """Register the pixel policies for the config schema if agents/__init__.py does not (yet) list them."""
-    import metarl_gym.config as config
-
-    missing = {k: v for k, v in PIXEL_POLICIES.items() if k not in POLICIES}
-    for name, target in missing.items():
-        monkeypatch.setitem(POLICIES, name, target)
-    if missing and hasattr(config, "EVOLVE_SCHEMA"):
-        monkeypatch.setattr(config, "EVOLVE_SCHEMA", None)  # rebuilt from the registry on next use
-    yield
-
-
 def run_evolve(path, tmp_path, overrides):
     from metarl_gym.cli import main
 
@@ -124,7 +110,7 @@ def run_evolve(path, tmp_path, overrides):
 
 
 @pytest.mark.parametrize("name", ["ga_carracing.yaml", "hebbian_carracing.yaml"])
-def test_evolve_carracing_configs_run_two_tiny_generations(name, tmp_path, pixel_policies):
+def test_evolve_carracing_configs_run_two_tiny_generations(name, tmp_path):
     path = ROOT / "examples" / "configs" / "pixels" / name
     config = yaml.safe_load(path.read_text())
     assert config["env"]["id"] == "CarRacing-v3" and config["rollout"]["early_stop"]["patience"] == 20

@@ -1,25 +1,50 @@
-"""Batched policies and encoders. They know nothing about strategies.
+"""Batched policies: one tensor of parameters ``[pop, num_params]`` evaluated for a whole population.
 
-``POLICIES`` maps the names used in configs to classes, imported on first use.
+Policies know nothing about envs or strategies (they see Gymnasium spaces and tensors only). ``POLICIES`` maps the
+names used in configs (``policy.name``) to the classes; the CLI, the config schema and the tests read it::
+
+    from metarl_gym.agents import POLICIES, MLPPolicy
+    policy = POLICIES["mlp"](observation_space, action_space, hidden_sizes=(16,))
 """
 
-from importlib import import_module
-
+from ..errors import UserError
 from .base import ParamLayout, Policy, bound_actions
+from .cnn import CNNPolicy
+from .hebbian import HebbianPolicy
+from .learned_rule import LearnedRulePolicy
+from .mlp import MLPPolicy
+from .pixel_hebbian import PixelHebbianPolicy
 
-POLICIES = {
-    "mlp": "metarl_gym.agents.mlp:MLPPolicy",
-    "hebbian": "metarl_gym.agents.hebbian:HebbianPolicy",
-    "learned_rule": "metarl_gym.agents.learned_rule:LearnedRulePolicy",
+POLICIES: dict[str, type[Policy]] = {
+    "mlp": MLPPolicy,
+    "hebbian": HebbianPolicy,
+    "learned_rule": LearnedRulePolicy,
+    "cnn": CNNPolicy,
+    "pixel_hebbian": PixelHebbianPolicy,
 }
+"""Config name -> policy class (every policy of the package)."""
 
 
 def policy_class(name: str) -> type[Policy]:
-    """The policy class registered as ``name`` (one of ``POLICIES``)."""
+    """The policy class registered as ``name`` (one of ``POLICIES``).
+
+    Raises:
+        UserError: ``name`` is not registered (the registered names are listed).
+    """
     if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; choose one of {sorted(POLICIES)}")
-    module, cls = POLICIES[name].split(":")
-    return getattr(import_module(module), cls)
+        raise UserError(f"unknown policy {name!r}; choose one of {sorted(POLICIES)}")
+    return POLICIES[name]
 
 
-__all__ = ["POLICIES", "ParamLayout", "Policy", "bound_actions", "policy_class"]
+__all__ = [
+    "CNNPolicy",
+    "HebbianPolicy",
+    "LearnedRulePolicy",
+    "MLPPolicy",
+    "POLICIES",
+    "ParamLayout",
+    "PixelHebbianPolicy",
+    "Policy",
+    "bound_actions",
+    "policy_class",
+]

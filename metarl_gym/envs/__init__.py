@@ -10,7 +10,11 @@ from functools import partial
 import gymnasium as gym
 
 from .base import TorchSingleEnv, TorchVectorEnv
+from .echo_state import EchoStateNetwork
 from .make import make
+from .pixels import pixel_wrappers
+from .reservoir import RESERVOIR_KEYS, MultiReservoirEncoder, ReservoirEncoder, ReservoirObservation
+from .wrappers import MaskVelocity, MaskVelocityObservation, RecordEpisodeStatistics, ToNumpy, Trial, to_numpy, velocity_indices
 from .cartpole import CartPole
 from .double_pendulum import DoublePendulum
 from .pendulum import Pendulum
@@ -39,7 +43,14 @@ def register_envs() -> None:
 
 register_envs()
 
-__all__ = ["make", "TorchVectorEnv", "TorchSingleEnv", "Pendulum", "DoublePendulum", "CartPole", "PendulumSwingup", "TORCH_ENVS", "register_envs"]
+__all__ = [
+    "make", "TorchVectorEnv", "TorchSingleEnv", "Pendulum", "DoublePendulum", "CartPole", "PendulumSwingup", "TORCH_ENVS",
+    "register_envs",
+    # wrappers
+    "MaskVelocity", "MaskVelocityObservation", "ToNumpy", "RecordEpisodeStatistics", "Trial", "velocity_indices", "to_numpy",
+    "ReservoirEncoder", "MultiReservoirEncoder", "ReservoirObservation", "RESERVOIR_KEYS", "EchoStateNetwork",
+    "pixel_wrappers",
+]
 
 from .bullet import register_bullet_envs  # noqa: E402  (pybullet locomotion ids; pybullet loads on make)
 
