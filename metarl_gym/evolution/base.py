@@ -12,6 +12,19 @@ handling, metrics, generation counter, best-ever tracking); a subclass writes :m
 :meth:`Strategy._tell` only, and lists the attributes that make up its state in ``_state_attrs`` so that
 :meth:`Strategy.state_dict` / :meth:`Strategy.load_state_dict` resume it exactly.
 
+Non-finite values:
+
+* a candidate with a NaN / inf fitness, or with a NaN / inf gene whatever fitness it is given, counts as
+  ``-inf``: it is never selected, never the best, and cannot move a distribution's mean;
+* ``best_fitness`` is ``-inf`` (and ``best_params`` None) until a finite fitness is told, and finite from then
+  on; ``best_params`` is always finite;
+* a state that holds NaN or inf where a genome, a mean, a covariance or a step size belongs is refused by
+  :meth:`Strategy.state_dict` (the search diverged: nothing is written) and by
+  :meth:`Strategy.load_state_dict` (a damaged checkpoint: nothing is resumed), with a
+  :class:`~metarl_gym.errors.UserError` naming the entries. Fitness-valued entries may hold ``-inf`` only.
+* construction refuses ``init_mean`` / ``init_std`` / step sizes whose samples would overflow float32, and an
+  ``init_params`` holding NaN / inf.
+
 Strategies know nothing about envs or policies (see ``metarl_gym.evolution.rollout``).
 """
 
@@ -28,7 +41,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Strategy", "check_choice", "check_non_negative", "check_positive", "check_probability"]
+from ..errors import UserError
+
+__all__ = ["Strategy", "check_choice", "check_float32_scale", "check_non_negative", "check_positive",
+           "check_probability"]
+
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+"""Largest finite float32 (about 3.4e38): genomes are float32."""
+
+_SCALE_HEADROOM = 64.0
+"""A step size / std may be at most ``FLOAT32_MAX / 64``: a sample ``mean + std * z`` stays finite for |z| < 32
+(float32 normal draws never reach 10) and a mean of up to half the range."""
 
 
 def check_choice(name: str, value: Any, allowed) -> None:
@@ -53,6 +76,33 @@ def check_positive(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``value`` is a finite number ``> 0``."""
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def check_float32_scale(name: str, value: float) -> None:
+    """Raise :class:`UserError` when ``value`` (a std or step size of float32 genomes) is so large that
+    ``mean + value * N(0, 1)`` overflows float32 (more than ``FLOAT32_MAX / 64``, about 5.3e36)."""
+    if isinstance(value, (int, float)) and abs(value) > FLOAT32_MAX / _SCALE_HEADROOM:
+        raise UserError(
+            f"{name}={value!r} is too large: genomes are float32 (max {FLOAT32_MAX:.3g}), so samples drawn with "
+            f"{name} would overflow to inf; use {name} <= {FLOAT32_MAX / _SCALE_HEADROOM:.3g} (typically 0.01-1)"
+        )
+
+
+def _nonfinite_entries(value: Any, path: str, allow_neg_inf: bool = False) -> list[str]:
+    """Paths of the float tensors / floats under ``value`` holding NaN or inf (``-inf`` allowed if asked)."""
+    if isinstance(value, Tensor):
+        if not value.is_floating_point() or value.numel() == 0:
+            return []
+        bad = torch.isnan(value) | (value == float("inf")) if allow_neg_inf else ~torch.isfinite(value)
+        return [path] if bool(bad.any()) else []
+    if isinstance(value, float):
+        ok = not math.isnan(value) and value != float("inf") if allow_neg_inf else math.isfinite(value)
+        return [] if ok else [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nonfinite_entries(v, f"{path}.{k}", allow_neg_inf)]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _nonfinite_entries(v, f"{path}[{i}]", allow_neg_inf)]
+    return []
 
 
 def _clone(value: Any) -> Any:
@@ -88,12 +138,17 @@ class Strategy(ABC):
 
     Attributes:
         generation: number of :meth:`tell` calls so far.
-        best_fitness: best finite fitness ever told (``-inf`` before any).
-        best_params: ``[num_params]`` candidate that achieved ``best_fitness`` (``None`` before any).
+        best_fitness: best finite fitness ever told: ``-inf`` until a candidate with finite genes scores a finite
+            fitness, finite from then on (never NaN or ``+inf``). Check ``math.isfinite(best_fitness)`` (or
+            ``best_params is not None``) before storing a "best".
+        best_params: ``[num_params]`` finite candidate that achieved ``best_fitness`` (``None`` exactly while
+            ``best_fitness`` is ``-inf``).
     """
 
     #: names of the subclass attributes saved by :meth:`state_dict` (tensors, numbers, strings, None, dicts)
     _state_attrs: tuple[str, ...] = ()
+    #: those of ``_state_attrs`` that hold fitness values: ``-inf`` (a non-finite candidate) is allowed there
+    _fitness_attrs: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -120,7 +175,11 @@ class Strategy(ABC):
             raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
         if not (isinstance(init_mean, (int, float)) and math.isfinite(init_mean)):
             raise ValueError(f"init_mean must be a finite number, got {init_mean!r}")
+        if abs(init_mean) > FLOAT32_MAX / 2:
+            raise UserError(f"init_mean={init_mean!r} is too large: genomes are float32 (max {FLOAT32_MAX:.3g}); "
+                            f"use |init_mean| <= {FLOAT32_MAX / 2:.3g}")
         check_non_negative("init_std", init_std)
+        check_float32_scale("init_std", init_std)
 
         self.num_params = int(num_params)
         self.pop_size = int(pop_size)
@@ -134,6 +193,9 @@ class Strategy(ABC):
         self.init_params = None
         if init_params is not None:
             self.init_params = torch.as_tensor(init_params).detach().to(self.device, torch.float32)
+            if not bool(torch.isfinite(self.init_params).all()):
+                raise UserError("init_params holds NaN or inf (or values beyond float32's range); pass finite "
+                                "float32 values")
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.seed)
 
@@ -183,7 +245,8 @@ class Strategy(ABC):
         Args:
             params: ``[pop_size, num_params]`` the candidates returned by :meth:`ask`.
             fitness: ``[pop_size]`` their fitness (maximised; torch, numpy or a list). NaN and +-inf are
-                treated as ``-inf``: such a candidate is never selected and never the best.
+                treated as ``-inf``: such a candidate is never selected and never the best. So is a candidate
+                whose params hold NaN / inf, whatever its fitness.
 
         Returns:
             metrics: ``generation``, ``best``, ``mean``, ``median``, ``worst`` (over the finite fitness values;
@@ -206,7 +269,8 @@ class Strategy(ABC):
             )
         params = params.detach().to(self.device, torch.float32)
         fitness = fitness.detach().to(self.device, torch.float32)
-        finite = torch.isfinite(fitness)
+        # a candidate with a non-finite gene is -inf whatever fitness it was given
+        finite = torch.isfinite(fitness) & torch.isfinite(params).all(dim=1)
         fitness = torch.where(finite, fitness, torch.full_like(fitness, float("-inf")))
 
         metrics = self._summary(fitness, finite)
@@ -224,9 +288,21 @@ class Strategy(ABC):
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume exactly (generator state included); safe for ``torch.save``."""
+        """Everything needed to resume exactly (generator state included); safe for ``torch.save`` and loadable
+        with ``torch.load(weights_only=True)``.
+
+        Raises:
+            UserError: the state holds NaN / inf where a genome, mean, covariance or step size belongs (the
+                search diverged, e.g. a learning rate or step size too large); nothing should be saved.
+        """
         state = {k: _clone(getattr(self, k)) for k in self._state_attrs}
         state.update(self._extra_state())
+        bad = self._nonfinite_state(state) + self._nonfinite_best(self.best_fitness, self.best_params)
+        if bad:
+            raise UserError(
+                f"{type(self).__name__} state at generation {self.generation} holds NaN / inf in {bad}: the search "
+                "diverged (try a smaller learning rate / step size); refusing to save it, the last saved state is kept"
+            )
         return {
             "strategy": type(self).__name__,
             "num_params": self.num_params,
@@ -252,15 +328,46 @@ class Strategy(ABC):
                     f"state_dict has {key}={state_dict.get(key)!r} but this strategy has {key}={mine!r}; "
                     "build the strategy with the same class and arguments before loading"
                 )
+        state = state_dict["strategy_state"]
+        bad = self._nonfinite_state(state) + self._nonfinite_best(state_dict["best_fitness"], state_dict["best_params"])
+        if bad:
+            raise UserError(
+                f"the stored {type(self).__name__} state holds NaN / inf in {bad}; refusing to resume from a damaged "
+                "state: restore the checkpoint from a copy or start a new run"
+            )
         self.seed = int(state_dict["seed"])
         self.generation = int(state_dict["generation"])
         self.generator.set_state(state_dict["rng_state"].cpu())
         self.best_fitness = float(state_dict["best_fitness"])
         self.best_params = _to_device(state_dict["best_params"], self.device)
-        state = state_dict["strategy_state"]
         for k in self._state_attrs:
             setattr(self, k, _to_device(state[k], self.device))
         self._load_extra_state(state)
+
+    def _nonfinite_state(self, state: dict[str, Any]) -> list[str]:
+        """Keys of ``state`` (the ``strategy_state`` of :meth:`state_dict`) holding NaN / inf where they must
+        not: anywhere in ``_state_attrs``, except ``-inf`` in ``_fitness_attrs``. Subclasses with other
+        ``_extra_state`` entries extend it."""
+        return [p for k in self._state_attrs if k in state
+                for p in _nonfinite_entries(state[k], k, allow_neg_inf=k in self._fitness_attrs)]
+
+    @staticmethod
+    def _nonfinite_best(best_fitness: Any, best_params: Any) -> list[str]:
+        bad = []
+        if not isinstance(best_fitness, (int, float)) or math.isnan(best_fitness) or best_fitness == float("inf") \
+                or (best_fitness == float("-inf")) != (best_params is None):
+            bad.append("best_fitness")
+        if best_params is not None and _nonfinite_entries(best_params, "best_params"):
+            bad.append("best_params")
+        return bad
+
+    def _check_initial(self, values: Tensor, what: str) -> None:
+        """Raise :class:`UserError` if the initial ``values`` (population or mean) overflowed float32."""
+        if not bool(torch.isfinite(values).all()):
+            raise UserError(
+                f"{type(self).__name__}: {what} holds inf (init_mean={self.init_mean!r}, init_std={self.init_std!r} "
+                f"overflow float32); use a smaller init_std / init_mean"
+            )
 
     # ------------------------------------------------------------------ helpers
     def _randn(self, *shape: int) -> Tensor:
@@ -278,7 +385,9 @@ class Strategy(ABC):
                     f"{type(self).__name__}, got {list(self.init_params.shape)}"
                 )
             return self.init_params.clone()
-        return self.init_mean + self.init_std * self._randn(self.num_params)
+        center = self.init_mean + self.init_std * self._randn(self.num_params)
+        self._check_initial(center, "the initial mean")
+        return center
 
     @staticmethod
     def _summary(fitness: Tensor, finite: Tensor) -> dict[str, float]:

@@ -48,7 +48,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Strategy, check_choice, check_non_negative, check_probability
+from .base import Strategy, check_choice, check_float32_scale, check_non_negative, check_probability
 
 __all__ = ["GA", "SELECTIONS", "CROSSOVERS"]
 
@@ -96,6 +96,7 @@ class GA(Strategy):
     """
 
     _state_attrs = ("population", "phase", "children", "parents", "parent_fitness", "parent_index")
+    _fitness_attrs = ("parent_fitness",)
 
     def __init__(
         self,
@@ -124,6 +125,7 @@ class GA(Strategy):
                         ("big_mutation_prob", big_mutation_prob)):
             check_probability(name, p)
         check_non_negative("mutation_std", mutation_std)
+        check_float32_scale("mutation_std", mutation_std)
         check_non_negative("blx_alpha", blx_alpha)
         if not isinstance(big_mutation_scale, int) or big_mutation_scale < 0:
             raise ValueError(f"big_mutation_scale must be an int >= 0, got {big_mutation_scale!r}")
@@ -217,12 +219,15 @@ class GA(Strategy):
         shape = (self.pop_size, self.num_params)
         noise = self.init_std * self._randn(*shape)
         if self.init_params is None:
-            return self.init_mean + noise
+            population = self.init_mean + noise
+            self._check_initial(population, "the initial population")
+            return population
         if self.init_params.shape == shape:
             return self.init_params.clone()
         if self.init_params.shape == (self.num_params,):
             population = self.init_params + noise
             population[0] = self.init_params
+            self._check_initial(population, "the initial population (init_params + N(0, init_std**2))")
             return population
         raise ValueError(
             f"init_params must have shape [pop_size, num_params] = [{self.pop_size}, {self.num_params}] or "

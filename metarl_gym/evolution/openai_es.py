@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Strategy, check_choice, check_non_negative, check_positive
+from .base import Strategy, check_choice, check_float32_scale, check_non_negative, check_positive
 from .fitness_shaping import SHAPINGS, l2_penalty, shape_fitness
 
 __all__ = ["OpenAIES"]
@@ -126,6 +126,7 @@ class OpenAIES(Strategy):
         hp = {**DEFAULTS, **PRESETS.get(preset, {}), **{k: v for k, v in given.items() if v is not None}}
 
         check_positive("sigma", hp["sigma"])
+        check_float32_scale("sigma", hp["sigma"])
         for name in ("lr", "l2_coeff", "lr_min", "sigma_min"):
             check_non_negative(name, hp[name])
         check_positive("adam_eps", hp["adam_eps"])
@@ -181,8 +182,10 @@ class OpenAIES(Strategy):
 
     def _tell(self, params: Tensor, fitness: Tensor) -> dict[str, float]:
         shaped = shape_fitness(l2_penalty(fitness, params, self.l2_coeff), self.fitness_shaping)
-        # the noise is recovered from the candidates rather than stored: no second [pop, D] buffer
+        # the noise is recovered from the candidates rather than stored: no second [pop, D] buffer. A candidate
+        # with a non-finite gene (fitness -inf, see Strategy.tell) has no usable direction: it contributes nothing.
         noise = (params - self._center) / self.sigma
+        noise = torch.where(torch.isfinite(params).all(dim=1, keepdim=True), noise, 0.0)
         grad = shaped @ noise / (self.pop_size * self.sigma)  # [D], an ascent direction
         if self.optimizer == "sgd":
             step = self.lr * grad
