@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from metarl_gym.evolution.rollout import make_env, rollout
+from metarl_gym.envs import make
+from metarl_gym.evolution import rollout
 from walker_teachers import load_teacher, log_episodes, student_as_mlp_genome
 
 HELDOUT_SEED = 200_000
@@ -47,7 +48,7 @@ def train_student(obs: torch.Tensor, actions: torch.Tensor, k: int, *, epochs: i
 
 
 def heldout(env_id, policy, params, episodes, max_steps):
-    env = make_env(env_id, episodes, max_episode_steps=max_steps)
+    env = make(env_id, episodes, max_episode_steps=max_steps)
     fitness = rollout(env, policy, params.reshape(1, -1).repeat(episodes, 1), seed=HELDOUT_SEED)
     env.close()
     return fitness
@@ -72,7 +73,7 @@ def main() -> None:
     t = heldout(env_id, teacher, params, args.episodes, args.max_steps)
     result["teacher_heldout_mean"], result["teacher_heldout_std"] = float(t.mean()), float(t.std())
     result["teacher_params"] = teacher.num_params
-    probe = make_env(env_id, 1)
+    probe = make(env_id, 1)
     for k in args.k:
         layers, mse = train_student(obs, actions, k)
         student, genome = student_as_mlp_genome(probe.single_observation_space, probe.single_action_space, layers, k)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 
 import metarl_gym  # noqa: F401  (registers the MetaRL/* ids)
-from metarl_gym.agents.mlp import MLPPolicy
-from metarl_gym.evolution import GA
-from metarl_gym.evolution.rollout import make_env, rollout
+from metarl_gym.agents import MLPPolicy
+from metarl_gym.envs import make
+from metarl_gym.evolution import GA, rollout
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Args:
 
 
 def main(args: Args) -> float:
-    env = make_env("MetaRL/CartPole-v1", args.pop_size * args.episodes, device=args.device)
+    env = make("MetaRL/CartPole-v1", args.pop_size * args.episodes, device=args.device)
     policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[8], activation="tanh")
     strategy = GA(
         policy.num_params, pop_size=args.pop_size, seed=args.seed, device=args.device,
@@ -48,7 +48,7 @@ def main(args: Args) -> float:
         print(f"generation {generation:2d}  best {metrics['best']:6.1f}  mean {metrics['mean']:6.1f}")
 
     # The best individual on 10 fresh episodes.
-    test_env = make_env("MetaRL/CartPole-v1", 10, device=args.device)
+    test_env = make("MetaRL/CartPole-v1", 10, device=args.device)
     returns = rollout(test_env, policy, strategy.best_params.expand(10, -1), seed=12345)
     print(f"best individual: mean return {returns.mean():.1f} over 10 new episodes")
     return float(returns.mean())

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from metarl_gym.evolution.rollout import make_env
+from metarl_gym.envs import make
 from metarl_gym.evolution.runner import evolve
 from walker_teachers import load_teacher, log_episodes
 
@@ -79,8 +79,8 @@ def train(net, cart_x, cart_y, walker_x, walker_y, *, epochs=30, batch=32, seed=
 @torch.no_grad()
 def play_both(net, episodes, cart_noise, walker_noise, *, walker_steps, cart_steps=500, seed=HELDOUT_SEED):
     """Both games side by side, ``episodes`` rows each; (mean, std) of each game's first-episode returns."""
-    cart_env = make_env(CARTPOLE, episodes, max_episode_steps=cart_steps)
-    walker_env = make_env("BipedalWalker-v3", episodes, max_episode_steps=walker_steps)
+    cart_env = make(CARTPOLE, episodes, max_episode_steps=cart_steps)
+    walker_env = make("BipedalWalker-v3", episodes, max_episode_steps=walker_steps)
     cart_obs, _ = cart_env.reset(seed=seed)
     walker_obs, _ = walker_env.reset(seed=seed)
     noise = torch.Generator().manual_seed(seed)

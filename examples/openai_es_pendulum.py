@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 
 import metarl_gym  # noqa: F401
-from metarl_gym.agents.mlp import MLPPolicy
-from metarl_gym.evolution import CMAES, OpenAIES
-from metarl_gym.evolution.rollout import make_env, rollout
+from metarl_gym.agents import MLPPolicy
+from metarl_gym.envs import make
+from metarl_gym.evolution import CMAES, OpenAIES, rollout
 
 
 @dataclass
@@ -43,12 +43,12 @@ def make_strategy(args: Args, num_params: int):
 
 
 def main(args: Args) -> float:
-    probe = make_env("MetaRL/PendulumSwingup-v1", 1)
+    probe = make("MetaRL/PendulumSwingup-v1", 1)
     hidden = [16] if args.strategy == "openai_es" else [8]
     episodes = args.episodes or (8 if args.strategy == "openai_es" else 16)
     policy = MLPPolicy(probe.single_observation_space, probe.single_action_space, hidden_sizes=hidden, output="tanh")
     strategy = make_strategy(args, policy.num_params)
-    env = make_env("MetaRL/PendulumSwingup-v1", strategy.pop_size * episodes, device=args.device)
+    env = make("MetaRL/PendulumSwingup-v1", strategy.pop_size * episodes, device=args.device)
     for generation in range(args.generations):
         params = strategy.ask()
         fitness = rollout(env, policy, params, num_episodes=episodes, seed=args.seed * 1000 + generation)
@@ -56,7 +56,7 @@ def main(args: Args) -> float:
         if generation % 10 == 0 or generation == args.generations - 1:
             print(f"generation {generation:3d}  best {metrics['best']:8.1f}  mean {metrics['mean']:8.1f}")
 
-    test_env = make_env("MetaRL/PendulumSwingup-v1", 20, device=args.device)
+    test_env = make("MetaRL/PendulumSwingup-v1", 20, device=args.device)
     # The solution of a distribution strategy is its mean, not the luckiest candidate of one generation.
     returns = rollout(test_env, policy, strategy.center.expand(20, -1), seed=12345)
     print(f"search distribution mean: return {returns.mean():.1f} over 20 random starts")

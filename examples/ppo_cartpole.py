@@ -13,7 +13,6 @@ see examples/er_mrl_cartpole_masked.py). The same run as a config: examples/conf
 
 import argparse
 
-import gymnasium as gym
 import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -22,16 +21,14 @@ from stable_baselines3.common.vec_env import VecMonitor
 import metarl_gym  # noqa: F401  (registers MetaRL/* ids)
 from metarl_gym.baselines.run import LinearSchedule
 from metarl_gym.baselines.sb3 import SB3VecEnv
-from metarl_gym.envs.reservoir import ReservoirEncoder
-from metarl_gym.envs.wrappers import MaskVelocity
+from metarl_gym.envs import make
 
 
-def make_env(n_envs: int, mask_velocity: bool, reservoir: bool, seed: int, device: str | None):
-    env = gym.make_vec("MetaRL/CartPole-v1", num_envs=n_envs, vectorization_mode="vector_entry_point", device=device)
-    if mask_velocity:
-        env = MaskVelocity(env)  # observations [x, theta]
-    if reservoir:
-        env = ReservoirEncoder(env, units=100, spectral_radius=0.9, leak_rate=0.3, seed=seed)  # observations [100]
+def sb3_env(n_envs: int, mask_velocity: bool, reservoir: bool, seed: int, device: str | None):
+    """The torch batch of ``n_envs`` rows (SB3's name) as an SB3 VecEnv; observations [x, theta] when masked,
+    the 100 reservoir units with the reservoir encoder."""
+    encoder = dict(units=100, spectral_radius=0.9, leak_rate=0.3, seed=seed) if reservoir else None
+    env = make("MetaRL/CartPole-v1", n_envs, device=device, mask_velocity=mask_velocity, reservoir=encoder)
     return VecMonitor(SB3VecEnv(env))
 
 
@@ -45,7 +42,7 @@ def main() -> None:
     parser.add_argument("--reservoir", action="store_true")
     args = parser.parse_args()
 
-    env = make_env(args.n_envs, args.mask_velocity, args.reservoir, args.seed, args.device)
+    env = sb3_env(args.n_envs, args.mask_velocity, args.reservoir, args.seed, args.device)
     model = PPO(
         "MlpPolicy",
         env,

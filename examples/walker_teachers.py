@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from metarl_gym.agents.mlp import MLPPolicy
-from metarl_gym.evolution.rollout import make_env
+from metarl_gym.agents import MLPPolicy
+from metarl_gym.envs import make
 from metarl_gym.evolution.runner import build_policy
 
 
@@ -23,7 +23,7 @@ def load_teacher(run_dir: str | Path):
     """``(config, policy, params [D])`` of the solution in an evolve run directory."""
     run_dir = Path(run_dir)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    env = make_env(config["env"]["id"], 1, **config["env"]["kwargs"])
+    env = make(config["env"]["id"], 1, **config["env"]["kwargs"])
     policy = build_policy(config, env)
     env.close()
     params = torch.load(run_dir / "best.pt", weights_only=True)["params"].float()
@@ -36,7 +36,7 @@ def log_episodes(env_id: str, policy, params: torch.Tensor, episodes: int, seed:
 
     Row ``i`` of the vector env is reset with seed ``seed + i``; only each row's first episode is logged.
     """
-    env = make_env(env_id, episodes, max_episode_steps=max_steps, **env_kwargs)
+    env = make(env_id, episodes, max_episode_steps=max_steps, **env_kwargs)
     rows = params.unsqueeze(0).repeat(episodes, 1)
     state = policy.initial_state(rows, torch.Generator().manual_seed(seed))
     obs, _ = env.reset(seed=seed)

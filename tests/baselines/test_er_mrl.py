@@ -23,7 +23,7 @@ def tiny_config(**overrides):
         "device": "cpu",
         "workers": 1,
         "reservoir": {"nb_res": 1, "units": 10},
-        "search": {"generations": 1, "popsize": 3, "sigma0": 0.3},
+        "search": {"generations": 1, "pop_size": 3, "sigma0": 0.3},
         "fitness": {"seeds": 1, "total_timesteps": 64, "last_episodes": 10},
         "ppo": {"n_envs": 2, "algorithm_kwargs": {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}},
         "test": {"seeds": 2, "total_timesteps": 64},
@@ -61,9 +61,9 @@ def test_study_runs_tests_and_resumes(tmp_path):
     assert len(test["conditions"]["res_ppo"]["final_returns"]) == 2
 
     # continue the same study for one more generation: equals a study run for two generations in one go
-    more = run_er_mrl(tiny_config(search={"generations": 2, "popsize": 3, "sigma0": 0.3}), run_dir, progress=False, test=False)
+    more = run_er_mrl(tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3}), run_dir, progress=False, test=False)
     assert more["generations"] == 2
-    straight = run_er_mrl(tiny_config(search={"generations": 2, "popsize": 3, "sigma0": 0.3}), tmp_path / "b", progress=False, test=False)
+    straight = run_er_mrl(tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3}), tmp_path / "b", progress=False, test=False)
     resumed = json.loads((run_dir / "history.json").read_text())
     direct = json.loads((tmp_path / "b" / "history.json").read_text())
     assert [h["params"] for h in resumed] == [h["params"] for h in direct]
@@ -101,7 +101,7 @@ def test_generalisation_with_normalised_fitness_and_workers(tmp_path):
     [
         (dict(envs=[]), "envs"),
         (dict(envs=[{"id": "MetaRL/Nope-v0"}]), "envs.0.id"),
-        (dict(search={"popsize": 1}), "search.popsize"),
+        (dict(search={"pop_size": 1}), "search.pop_size"),
         (dict(search={"sigma0": 2.0}), "search.sigma0"),
         (dict(search={"x0": {"spectral_radius": 1e3}}), "search.x0.spectral_radius"),
         (dict(reservoir={"units": 0}), "reservoir.units"),
@@ -132,7 +132,7 @@ def study_rows(run_dir):
 def test_kill_after_the_checkpoint_write_keeps_the_last_generation(tmp_path, monkeypatch):
     """The seed wrote study.pkl first, so a kill right after it lost that generation from metrics.csv and
     history.json. Now the checkpoint is written last: everything it accounts for is already on disk."""
-    config = tiny_config(search={"generations": 2, "popsize": 3, "sigma0": 0.3})
+    config = tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3})
     direct = run_er_mrl(config, tmp_path / "direct", progress=False, test=False)
 
     original = RunDir.save_checkpoint
@@ -159,7 +159,7 @@ def test_kill_after_the_checkpoint_write_keeps_the_last_generation(tmp_path, mon
 
 def test_kill_before_the_checkpoint_write_recomputes_the_generation(tmp_path, monkeypatch):
     """A metrics row (and history) written for a generation whose checkpoint never landed is cut back on resume."""
-    config = tiny_config(search={"generations": 2, "popsize": 3, "sigma0": 0.3})
+    config = tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3})
     run_er_mrl(config, tmp_path / "direct", progress=False, test=False)
     original = RunDir.save_checkpoint
 
@@ -227,7 +227,7 @@ def test_run_directory_of_another_kind_or_in_use_is_refused(tmp_path):
     busy = RunDir(tmp_path / "busy", "er_mrl")
     run_er_mrl(tiny_config(), tmp_path / "busy", progress=False, test=False)
     with busy.open_existing().lock(), pytest.raises(UserError, match="in use by another process"):
-        run_er_mrl(tiny_config(search={"generations": 2, "popsize": 3, "sigma0": 0.3}), tmp_path / "busy", progress=False, test=False)
+        run_er_mrl(tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3}), tmp_path / "busy", progress=False, test=False)
 
 
 def test_trials_go_through_the_given_map_function(tmp_path):
@@ -238,7 +238,7 @@ def test_trials_go_through_the_given_map_function(tmp_path):
         return [fn(yaml.safe_load(yaml.safe_dump(s))) for s in specs]  # plain YAML-able specs, as Ray would ship them
 
     mapped = run_er_mrl(tiny_config(), tmp_path / "mapped", progress=False, map_fn=recording_map)
-    assert calls[0] == (run_trial, ["score"] * 3)  # one call per generation: popsize x envs x seeds trials
+    assert calls[0] == (run_trial, ["score"] * 3)  # one call per generation: pop_size x envs x seeds trials
     assert [kinds for _, kinds in calls[1:]] == [["test"]] * 4  # then the test runs, one batch per worker
     local = run_er_mrl(tiny_config(), tmp_path / "local", progress=False)
     assert mapped["best"] == local["best"] and mapped["test"] == local["test"]
@@ -247,9 +247,9 @@ def test_trials_go_through_the_given_map_function(tmp_path):
 def test_command_line_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(tiny_config()))
-    assert main(["--config", str(path), "--run-dir", str(tmp_path / "r"), "search.popsize=2"]) == 2
+    assert main(["--config", str(path), "--run-dir", str(tmp_path / "r"), "search.pop_size=2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("error: config key 'search.popsize': must be an integer >= 3")
+    assert err.count("\n") == 0 and err.startswith("error: config key 'search.pop_size': must be an integer >= 3")
     path.write_text("envs:\n  - id: [unclosed\n")
     assert main(["--config", str(path), "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()

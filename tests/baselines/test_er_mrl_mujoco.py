@@ -40,7 +40,7 @@ def tiny_config(**overrides):
         "workers": 1,
         "threads": 1,
         "reservoir": {"nb_res": 1, "units": 10},
-        "search": {"generations": 1, "popsize": 3, "sigma0": 0.3},
+        "search": {"generations": 1, "pop_size": 3, "sigma0": 0.3},
         "fitness": {"seeds": 1, "total_timesteps": 128, "last_episodes": 5, "random_episodes": 4},
         "ppo": {"n_envs": 2, "algorithm_kwargs": PPO_KWARGS},
         "test": {"seeds": 1, "total_timesteps": 128},
@@ -75,7 +75,7 @@ def test_swimmer_study_runs_tests_and_resumes(tmp_path):
     assert (run_dir / "test" / "res_ppo" / "seed_0" / "model.zip").exists()
 
     # one more generation on the same directory equals a two-generation study run in one go
-    two = tiny_config(search={"generations": 2, "popsize": 3, "sigma0": 0.3})
+    two = tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3})
     more = run_er_mrl(two, run_dir, progress=False, test=False)
     straight = run_er_mrl(two, tmp_path / "b", progress=False, test=False)
     resumed, direct = (json.loads((d / "history.json").read_text()) for d in (run_dir, tmp_path / "b"))
@@ -232,7 +232,7 @@ def test_example_config_resolves_and_runs_at_a_tiny_budget(tmp_path):
     resolved = resolve_er_mrl_config(config)
     assert [e["id"] for e in resolved["envs"]] == ["Swimmer-v5", "HalfCheetah-v5"] and resolved["test"]["env"]["id"] == "Hopper-v5"
     config = apply_overrides(config, [
-        "search.popsize=3", "search.generations=1", "fitness.total_timesteps=64", "fitness.last_episodes=2",
+        "search.pop_size=3", "search.generations=1", "fitness.total_timesteps=64", "fitness.last_episodes=2",
         "fitness.random_episodes=2", "reservoir.units=10", "ppo.n_envs=2", "ppo.algorithm_kwargs.n_steps=32",
         "ppo.algorithm_kwargs.batch_size=32", "ppo.algorithm_kwargs.n_epochs=1", "test.seeds=1", "test.total_timesteps=64",
         "test.env.kwargs.max_episode_steps=10",

@@ -11,7 +11,7 @@
     threads: null               # torch threads per PPO run
     reservoir: {nb_res: 1, units: 100, rc_connectivity: 0.1, input_connectivity: 0.1, bias_scaling: 1.0,
                 use_action: true, use_reward: true, skip_connection: false}
-    search: {generations: 10, popsize: 8, sigma0: 0.25, x0: null, evolve_input_scaling: true, input_scaling: 1.0}
+    search: {generations: 10, pop_size: 8, sigma0: 0.25, x0: null, evolve_input_scaling: true, input_scaling: 1.0}
     fitness: {seeds: 3, total_timesteps: 300000, last_episodes: 10, random_episodes: 20}
     ppo: {n_envs: 1, algorithm_kwargs: {}}     # SB3 PPO arguments ("lin_<x>" strings: linear schedules)
     test: {env: null, seeds: 5, total_timesteps: 1000000}
@@ -303,7 +303,7 @@ SCHEMA = Section(
         "search": Section(
             {
                 "generations": Int(10, min=1),
-                "popsize": Int(8, min=3, doc="pycma needs 3 or more candidates without mirrored sampling"),
+                "pop_size": Int(8, min=3, doc="pycma needs 3 or more candidates without mirrored sampling"),
                 "sigma0": Float(0.25, min=0.0, max=1.0, min_exclusive=True, doc="a step in log-scaled [0, 1] coordinates"),
                 "x0": Section({name: _x0_field(name) for name in SEARCH_BOUNDS}, default=None),
                 "evolve_input_scaling": Bool(True),

@@ -3,7 +3,7 @@ each candidate scored by PPO trials, kept in a :class:`~metarl_gym.run_dir.RunDi
 
 One generation::
 
-    z = strategy.ask()                                  # [popsize, d] genotypes; to_unit_box: log-scaled [0, 1]
+    z = strategy.ask()                                  # [pop_size, d] genotypes; to_unit_box: log-scaled [0, 1]
     records = evaluate_candidates(config, [decode(to_unit_box(z_i)) for z_i in z], random_scores, map_fn)
     strategy.tell(z, [r["fitness"] for r in records])   # fitness maximised; NaN ranks last
     then, in this order: a metrics.csv row (fsync'ed), history.json and best.json, checkpoint.pt
@@ -143,7 +143,7 @@ class Study:
         x0 = from_unit_box(encode(search["x0"] or {}, config))
         self.strategy = CMAES(
             len(parameter_names(config)),
-            pop_size=search["popsize"],
+            pop_size=search["pop_size"],
             sigma0=search["sigma0"],
             seed=config["seed"] + 1,
             init_params=torch.as_tensor(x0, dtype=torch.float32),
