@@ -125,6 +125,7 @@ def cmd_show(args) -> int:
     from tqdm.auto import tqdm
 
     from .envs.make import make
+    from .envs.rendering import rgb_frame
     from .errors import UserError
 
     if args.env_id not in gym.registry:
@@ -142,7 +143,7 @@ def cmd_show(args) -> int:
     env = make(args.env_id, render_mode="rgb_array", **env_kwargs)
     env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
-    frames = [env.render()]
+    frames = [rgb_frame(env)]
     for t in tqdm(range(args.steps), desc="show", unit="step", disable=args.no_progress, dynamic_ncols=True):
         if args.policy == "random":
             action = env.action_space.sample()
@@ -150,7 +151,7 @@ def cmd_show(args) -> int:
             action = _passive_action(env.action_space)
         _, _, terminated, truncated, _ = env.step(action)
         if t % args.every == 0:
-            frames.append(env.render())
+            frames.append(rgb_frame(env))
         if terminated or truncated:
             break
     env.close()
@@ -168,14 +169,21 @@ def _passive_action(space):
 
 
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: float = 20) -> None:
-    """Write ``frames`` (each ``[H, W, 3]`` uint8) as an animated GIF."""
+    """Write ``frames`` (each ``[H, W, 3]`` uint8, see :func:`~metarl_gym.envs.rendering.rgb_frame`) as an
+    animated GIF."""
     from PIL import Image
 
-    if not frames:
-        from .errors import UserError
+    from .errors import UserError
 
+    if not frames:
         raise UserError("no frames to write")
-    images = [Image.fromarray(np.asarray(f)) for f in frames]
+    arrays = [np.asarray(f) for f in frames]
+    shape = arrays[0].shape
+    for k, a in enumerate(arrays):
+        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or a.shape != shape:
+            raise UserError(f"GIF frame {k} is {a.dtype} {a.shape}; every frame must be an RGB image of the first "
+                            f"frame's shape {shape}, uint8 (take frames with metarl_gym.envs.rendering.rgb_frame)")
+    images = [Image.fromarray(a) for a in arrays]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=max(20, int(1000 / fps)), loop=0)
 
@@ -261,6 +269,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 12345, *, 
 
 def record_episode(run_dir: str | Path, path: str | Path, seed: int = 12345, max_frames: int = 300) -> int:
     """Write a GIF of one episode of the best individual; returns the number of frames."""
+    from .envs.rendering import rgb_frame
     from .evolution.runner import build_env, build_policy
 
     config, params = load_best(run_dir)
@@ -269,7 +278,7 @@ def record_episode(run_dir: str | Path, path: str | Path, seed: int = 12345, max
     generator = torch.Generator(device=params.device).manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     state = policy.initial_state(params, generator)
-    frames, t = [env.render()], 0
+    frames, t = [rgb_frame(env)], 0
     horizon = env.unwrapped.max_episode_steps if getattr(env.unwrapped, "max_episode_steps", None) else 1000
     every = max(1, horizon // max_frames)
     with torch.no_grad():
@@ -279,7 +288,7 @@ def record_episode(run_dir: str | Path, path: str | Path, seed: int = 12345, max
             state = policy.learn(params, state, rewards)
             t += 1
             if t % every == 0:
-                frames.append(env.render())
+                frames.append(rgb_frame(env))
             if bool(terminated[0]) or bool(truncated[0]) or t >= horizon:
                 break
     env.close()

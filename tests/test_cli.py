@@ -51,6 +51,59 @@ def test_show_writes_a_gif(tmp_path):
         assert gif.n_frames > 10  # Pillow merges identical consecutive frames
 
 
+@pytest.mark.parametrize("env_id", ["MetaRL/CartPole-v1", "BipedalWalker-v3", "CarRacing-v3"])
+def test_show_gif_on_metarl_and_gymnasium_ids(env_id, tmp_path, capsys):
+    from PIL import Image
+
+    if not env_id.startswith("MetaRL/"):
+        pytest.importorskip("Box2D", reason="needs the box2d extra: pip install -e .[box2d]")
+    out = tmp_path / "show.gif"
+    assert main(["show", env_id, "--out", str(out), "--steps", "3", "--policy", "random", "--no-progress"]) == 0
+    assert "wrote 4 frames" in capsys.readouterr().out
+    with Image.open(out) as gif:
+        assert gif.n_frames >= 2
+
+
+GIF_RUNS = {
+    "MetaRL/CartPole-v1": {"env": {"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 12}}},
+    "BipedalWalker-v3": {"env": {"id": "BipedalWalker-v3", "kwargs": {"max_episode_steps": 12}}},
+}
+
+
+@pytest.mark.parametrize("env_id", sorted(GIF_RUNS))
+def test_evaluate_gif_on_metarl_and_gymnasium_ids(env_id, tmp_path, capsys):
+    """A Gymnasium id runs in Gymnasium's vector env, whose render() is a tuple of frames (one per row)."""
+    from PIL import Image
+
+    if not env_id.startswith("MetaRL/"):
+        pytest.importorskip("Box2D", reason="needs the box2d extra: pip install -e .[box2d]")
+    config = {**GIF_RUNS[env_id], "policy": {"name": "mlp", "kwargs": {"hidden_sizes": [4]}},
+              "strategy": {"name": "ga", "pop_size": 4, "kwargs": {"num_survivors": 2}}, "generations": 1, "seed": 0}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = tmp_path / "run"
+    assert main(["evolve", str(path), "--run-dir", str(run), "--no-progress"]) == 0
+    gif = tmp_path / "best.gif"
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--episodes", "1", "--gif", str(gif), "--json", "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["gif"] == str(gif) and result["gif_frames"] >= 2
+    with Image.open(gif) as image:
+        assert image.n_frames >= 2 and image.size[0] > 100 and image.size[1] > 100
+
+
+def test_write_gif_refuses_frames_that_are_not_rgb_images(tmp_path):
+    import numpy as np
+
+    from metarl_gym.cli import write_gif
+
+    good = np.zeros((8, 8, 3), np.uint8)
+    for frames, match in [([], "no frames"), ([(good,)], r"frame 0 is uint8 \(1, 8, 8, 3\)"),
+                          ([good, np.zeros((8, 9, 3), np.uint8)], "frame 1"), ([good.astype(float)], "frame 0 is float64")]:
+        with pytest.raises(UserError, match=match):
+            write_gif(frames, tmp_path / "x.gif")
+
+
 def test_unknown_env_id_is_a_clear_error(tmp_path, capsys):
     assert main(["show", "MetaRL/Nope-v0", "--out", str(tmp_path / "x.gif")]) == 2
     assert "unknown env id 'MetaRL/Nope-v0'" in capsys.readouterr().err
