@@ -15,6 +15,7 @@ import torch
 
 from metarl_gym.agents.hebbian import HebbianPolicy
 from metarl_gym.evolution.rollout import rollout
+from helpers import lifetime_keys
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "hebbian_ant.py"
 MORPHOLOGIES = ["standard", "damaged_right"]
@@ -32,8 +33,8 @@ def load_example():
 class RecordingHebbian(HebbianPolicy):
     """Records the plastic weights ``[rows, in, out]`` per layer that every act() call starts from."""
 
-    def initial_state(self, params, generator=None):
-        state = super().initial_state(params, generator)
+    def initial_state(self, params, keys=None):
+        state = super().initial_state(params, keys)
         self.drawn = [w.clone() for w in state["weights"]]
         self.seen = []
         return state

@@ -6,7 +6,7 @@ strategies; strategies know nothing about policies: :func:`metarl_gym.evolution.
 
 The lifetime of one evaluation::
 
-    state = policy.initial_state(params, generator)      # fast weights, recurrent states, ... (or None)
+    state = policy.initial_state(params, keys)           # fast weights, recurrent states, ... (or None)
     for each env step:
         actions, state = policy.act(params, obs, state)
         obs, rewards, terminated, truncated, _ = env.step(actions)
@@ -108,8 +108,12 @@ class Policy(ABC):
                 f"{type(self).__name__} needs a flat Box observation space, got {observation_space}; "
                 "flatten image observations first or use a CNN policy"
             )
-        if not isinstance(action_space, (gym.spaces.Box, gym.spaces.Discrete)):
-            raise ValueError(f"{type(self).__name__} supports Box and Discrete action spaces, got {action_space}")
+        if not isinstance(action_space, (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiBinary)) or (
+            isinstance(action_space, gym.spaces.MultiBinary) and len(action_space.shape) != 1
+        ):
+            raise ValueError(
+                f"{type(self).__name__} supports Box, Discrete and 1-D MultiBinary action spaces, got {action_space}"
+            )
         self.observation_space = observation_space
         self.action_space = action_space
         self.obs_dim = int(observation_space.shape[0])
@@ -120,8 +124,14 @@ class Policy(ABC):
         """Length of one individual's genome."""
         return self.layout.num_params
 
-    def initial_state(self, params: Tensor, generator: torch.Generator | None = None) -> State:
-        """State at the start of a lifetime (one evaluation). Static policies have none."""
+    def initial_state(self, params: Tensor, keys: Tensor | None = None) -> State:
+        """State at the start of a lifetime (one evaluation). Static policies have none.
+
+        Args:
+            params: ``[pop, num_params]``.
+            keys: ``[pop]`` int64 lifetime keys (:mod:`metarl_gym.keys`): every random draw of row i's lifetime
+                (initial weights, noise) comes from ``keys[i]`` alone; None: fresh entropy.
+        """
         return None
 
     @abstractmethod
@@ -168,7 +178,8 @@ def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> T
 
     Box: ``"tanh"`` squashes and scales to [low, high]; ``"clip"`` clips the raw value (the Hebbian seed's rule
     for non-Bullet Box envs); ``"tanh_clip"`` applies tanh then clips (Bullet envs). Discrete: argmax over the
-    logits (``mode`` is ignored).
+    logits (``mode`` is ignored). MultiBinary: float 0 / 1, a button pressed where its output is > 0 (``mode`` is
+    ignored; tanh outputs > 0 press it too, the ga-openai-gym SlimeVolley rule).
 
     A row whose raw outputs are not all finite is marked, never silently repaired (a NaN genome must not get a
     finite, selectable fitness): Box rows become all NaN (tanh would map inf to a valid action), Discrete rows
@@ -180,6 +191,9 @@ def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> T
         bad = ((raw - raw) != 0).any(dim=1)  # x - x is NaN exactly where x is NaN or ±inf
         best = torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0).argmax(dim=1) + start
         return torch.where(bad, start - 1, best)
+    if isinstance(action_space, gym.spaces.MultiBinary):  # a button per output, pressed when the output is > 0
+        pressed = (raw > 0).to(raw.dtype) + (raw - raw)  # float 0 / 1; NaN rows marked as for Box
+        return pressed.reshape(raw.shape[0], *action_space.shape)
     low, high, half_range = _bounds(action_space, raw.dtype, raw.device)
     tanh = tanh_exp if torch.compiler.is_compiling() else torch.tanh
     if mode == "tanh":

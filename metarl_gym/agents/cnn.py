@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .. import keys as rk
 from .base import ParamLayout, Policy, State, action_output_dim, activation_fn, bound_actions, check_params
 
 OUTPUTS = ("tanh", "clip", "tanh_clip", "carracing")
@@ -243,14 +244,14 @@ class ConvFeatures:
         shape = self.shapes[name.replace("_b", "_w")]
         return shape[1] * shape[2] * shape[3]
 
-    def random_weights(self, n: int, generator: torch.Generator | None, device, dtype) -> dict[str, Tensor]:
-        """PyTorch's default Conv2d init, per individual: U(±1/sqrt(fan_in)) for weights and biases."""
-        draw = generator.device if generator is not None else device
+    def random_weights(self, keys: Tensor, dtype) -> dict[str, Tensor]:
+        """PyTorch's default Conv2d init, per individual: U(±1/sqrt(fan_in)) for weights and biases, row i
+        drawn from ``keys[i]`` alone (``keys [n]`` int64, :mod:`metarl_gym.keys`; one stream per tensor)."""
         out = {}
-        for name, shape in self.shapes.items():
+        for k, (name, shape) in enumerate(self.shapes.items()):
             bound = 1.0 / math.sqrt(self.fan_in(name))
-            t = (torch.rand((n, *shape), generator=generator, device=draw) * 2 - 1) * bound
-            out[name] = t.to(device=device, dtype=dtype)
+            t = (rk.uniform(rk.key(keys, k), shape) * 2 - 1) * bound
+            out[name] = t.to(dtype=dtype)
         return out
 
 
@@ -374,7 +375,7 @@ class CNNPolicy(Policy):
                 shapes[f"fc{k}_b"] = (n_out,)
         self.layout = ParamLayout(shapes)
 
-    def initial_state(self, params: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def initial_state(self, params: Tensor, keys: Tensor | None = None) -> dict[str, Tensor]:
         """The weights as contiguous per-layer tensors, copied once per evaluation (read at every step).
 
         FC weights stay ``[pop, out, in]``: the batched GEMM reads them through a transposed view, one

@@ -30,6 +30,7 @@ import gymnasium as gym
 import torch
 from torch import Tensor
 
+from .. import keys as rk
 from .base import ParamLayout, Policy, State, activation_fn, bound_actions, check_params, tanh_exp
 
 RULES: dict[str, tuple[str, ...]] = {
@@ -168,12 +169,13 @@ class HebbianPolicy(Policy):
 
     # ------------------------------------------------------------------ lifetime
     @torch.no_grad()
-    def initial_state(self, params: Tensor, generator: torch.Generator | None = None) -> State:
+    def initial_state(self, params: Tensor, keys: Tensor | None = None) -> State:
         """Fresh weights and the per-layer update terms for one evaluation.
 
         Args:
             params: ``[pop, num_params]``.
-            generator: draws the random initial weights (ignored for ``coevolve``, ``zeros``, ``ones``).
+            keys: ``[pop]`` int64 lifetime keys (:mod:`metarl_gym.keys`): row i's random initial weights are a
+                function of ``keys[i]`` alone (ignored for ``coevolve``, ``zeros``, ``ones``); None: fresh entropy.
 
         Returns:
             The state dict described in the class docstring.
@@ -182,6 +184,7 @@ class HebbianPolicy(Policy):
         dtype = _compute_dtype(params)
         parts = self.layout.unflatten(params.to(dtype))
         pop, device = params.shape[0], params.device
+        keys = rk.random_keys(pop, device) if keys is None else keys.to(device)
         coeffs = parts["coeffs"]  # [pop, n_synapses, n_coeffs]
         weights, terms, offset = [], [], 0
         for k, (n_in, n_out) in enumerate(self.layer_shapes, start=1):
@@ -193,9 +196,9 @@ class HebbianPolicy(Policy):
                 # always a copy: the lifetime's updates must never write into the genome
                 w = parts[f"w{k}_init"].transpose(1, 2).clone(memory_format=torch.contiguous_format)
             else:
-                w = init_weights(self.init_weights, (pop, n_in, n_out), generator, device).to(dtype)
+                w = init_weights(self.init_weights, (n_in, n_out), rk.key(keys, rk.POLICY_INIT, k)).to(dtype)
             weights.append(w)
-        return {"weights": weights, "terms": terms, "acts": None, "generator": generator}
+        return {"weights": weights, "terms": terms, "acts": None}
 
     @torch.no_grad()
     def act(self, params: Tensor, obs: Tensor, state: State) -> tuple[Tensor, State]:
@@ -210,7 +213,7 @@ class HebbianPolicy(Policy):
             ``(actions, state)``.
         """
         if state is None:
-            raise ValueError("HebbianPolicy.act needs the state from initial_state(params, generator)")
+            raise ValueError("HebbianPolicy.act needs the state from initial_state(params, keys)")
         weights = state["weights"]
         if obs.shape != (weights[0].shape[0], self.obs_dim):
             raise ValueError(f"obs must have shape [pop, {self.obs_dim}] = {(weights[0].shape[0], self.obs_dim)}, got {tuple(obs.shape)}")
@@ -271,23 +274,24 @@ def _compute_dtype(params: Tensor) -> torch.dtype:
 
 
 # ---------------------------------------------------------------------- initial weights
-def init_weights(mode: str, shape: tuple[int, int, int], generator: torch.Generator | None, device) -> Tensor:
-    """Random initial weights ``[pop, in, out]`` as the seed's ``--init_weights`` (torch.nn.init semantics).
+def init_weights(mode: str, shape: tuple[int, int], keys: Tensor) -> Tensor:
+    """Random initial weights ``[pop, in, out]`` float32 as the seed's ``--init_weights`` (torch.nn.init
+    semantics), row i drawn from ``keys[i]`` alone (``keys [pop]`` int64, :mod:`metarl_gym.keys`).
 
-    ``fan_in = in`` and ``fan_out = out`` as for ``nn.Linear``. Drawn on the generator's device, then moved.
+    ``fan_in = in`` and ``fan_out = out`` as for ``nn.Linear``.
     """
-    pop, n_in, n_out = shape
-    draw = generator.device if generator is not None else device
+    n_in, n_out = shape
+    full = (keys.shape[0], n_in, n_out)
 
     def uniform(bound: float) -> Tensor:
-        return (torch.rand(shape, generator=generator, device=draw) * 2 - 1) * bound
+        return (rk.uniform(keys, shape) * 2 - 1) * bound
 
     if mode == "uni":
         w = uniform(0.1)
     elif mode == "uni_big":
         w = uniform(1.0)
     elif mode == "normal":
-        w = torch.randn(shape, generator=generator, device=draw) * 0.024
+        w = rk.normal(keys, shape) * 0.024
     elif mode == "xa_uni":
         w = uniform(0.3 * math.sqrt(6.0 / (n_in + n_out)))
     elif mode == "xa_uni_big":
@@ -297,17 +301,17 @@ def init_weights(mode: str, shape: tuple[int, int, int], generator: torch.Genera
     elif mode == "default":  # nn.Linear's own init: kaiming_uniform_(a=√5) -> bound 1/sqrt(fan_in)
         w = uniform(1.0 / math.sqrt(n_in))
     elif mode == "sparse":  # sparse_(w, 0.8, std=0.01): per input, ceil(0.8·out) of its out weights are zero
-        w = torch.randn(shape, generator=generator, device=draw) * 0.01
+        w = rk.normal(keys, shape) * 0.01
         n_zero = math.ceil(0.8 * n_out)
-        order = torch.rand(shape, generator=generator, device=draw).argsort(dim=2)
+        order = rk.uniform(rk.key(keys, 1), shape).argsort(dim=2)
         w.scatter_(2, order[..., :n_zero], 0.0)
     elif mode == "zeros":
-        w = torch.zeros(shape, device=draw)
+        w = torch.zeros(full, device=keys.device)
     elif mode == "ones":
-        w = torch.ones(shape, device=draw)
+        w = torch.ones(full, device=keys.device)
     else:
         raise ValueError(f"init_weights {mode!r} has no random draw; choose one of {list(INIT_WEIGHTS[:-1])}")
-    return w.to(device) if device is not None else w
+    return w
 
 
 # ---------------------------------------------------------------------- kernels (pure functions)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import keys as rk
 from .base import ParamLayout, Policy, State, bound_actions, check_params
 
 NODE_INFO_DIM = 5
@@ -54,10 +55,10 @@ class LearnedRulePolicy(Policy):
     State (a dict): ``weights`` (per layer ``[pop, in, out]``), ``biases``, ``sigmas`` (``[pop, out]``), the
     forward caches ``x``, ``s``, ``z``, ``y``, the recurrent states ``reward_h [pop, out_L, S]``, ``node_h``
     (per layer ``[pop, out, S]``), ``conn_h`` (per layer ``[pop, S, in·out]``, synapse ``i·out + j``), the
-    rule's matrices split once per evaluation (``rule``), and ``generator`` (the sampling noise).
+    rule's matrices split once per evaluation (``rule``), the lifetime ``keys [pop]`` and the ``step`` counter.
 
-    Noise: every :meth:`act` draws ``torch.randn(pop, out)`` once per layer, first layer first, from the state's
-    generator; ``z = s + σ·ε``.
+    Noise: every :meth:`act` draws ``ε [pop, out]`` per layer keyed by (row key, step, layer)
+    (:mod:`metarl_gym.keys`), so row i's noise does not depend on the other rows; ``z = s + σ·ε``.
 
     Precision: float32; a float64 genome runs the whole lifetime in float64 (for exact reference checks).
     Actions are float32 (Box) or int64 (Discrete).
@@ -134,21 +135,24 @@ class LearnedRulePolicy(Policy):
 
     # ------------------------------------------------------------------ lifetime
     @torch.no_grad()
-    def initial_state(self, params: Tensor, generator: torch.Generator | None = None) -> State:
+    def initial_state(self, params: Tensor, keys: Tensor | None = None) -> State:
         """A fresh random actor, zero recurrent states and the rule's matrices, for one evaluation.
 
         Args:
             params: ``[pop, num_params]``.
-            generator: draws the actor's initial weights (layer by layer: W then b) and, later, the noise.
+            keys: ``[pop]`` int64 lifetime keys: row i's initial weights and, later, its noise come from
+                ``keys[i]`` alone (:mod:`metarl_gym.keys`); None: fresh entropy.
         """
         check_params(params, self.num_params)
         pop, device, S = params.shape[0], params.device, self.state_dim
+        keys = rk.random_keys(pop, device) if keys is None else keys.to(device)
         dtype = torch.float64 if params.dtype == torch.float64 else torch.float32  # float64 for exact checks
         std = self.weight_init * self.weight_limit
         weights, biases, sigmas = [], [], []
-        for n_in, n_out in self.layer_shapes:
-            weights.append((_randn((pop, n_in, n_out), generator, device) * std).to(dtype))
-            biases.append((_randn((pop, n_out), generator, device) * std).to(dtype))
+        for layer, (n_in, n_out) in enumerate(self.layer_shapes):
+            draw = rk.normal(rk.key(keys, rk.POLICY_INIT, layer), n_in * n_out + n_out)
+            weights.append((draw[:, : n_in * n_out].reshape(pop, n_in, n_out) * std).to(dtype))
+            biases.append((draw[:, n_in * n_out :] * std).to(dtype))
             sigmas.append(torch.full((pop, n_out), self.sigma_init, device=device, dtype=dtype))
         zeros = lambda *shape: torch.zeros(pop, *shape, device=device, dtype=dtype)  # noqa: E731
         return {
@@ -160,7 +164,8 @@ class LearnedRulePolicy(Policy):
             "node_h": [zeros(n_out, S) for _, n_out in self.layer_shapes],
             "conn_h": [zeros(S, n_in * n_out) for n_in, n_out in self.layer_shapes],
             "rule": self._split_rule(params.to(dtype)),
-            "generator": generator,
+            "keys": keys,
+            "step": torch.zeros((), dtype=torch.int64, device=device),
         }
 
     @torch.no_grad()
@@ -176,21 +181,22 @@ class LearnedRulePolicy(Policy):
             ``(actions, state)``.
         """
         if state is None:
-            raise ValueError("LearnedRulePolicy.act needs the state from initial_state(params, generator)")
+            raise ValueError("LearnedRulePolicy.act needs the state from initial_state(params, keys)")
         pop = state["weights"][0].shape[0]
         if obs.shape != (pop, self.obs_dim):
             raise ValueError(f"obs must have shape [pop, {self.obs_dim}] = {(pop, self.obs_dim)}, got {tuple(obs.shape)}")
         device, dtype = state["weights"][0].device, state["weights"][0].dtype
         x = torch.nan_to_num(obs.to(device=device, dtype=dtype))
         h, ss, zs, ys = x, [], [], []
-        for w, b, sigma in zip(state["weights"], state["biases"], state["sigmas"]):
+        step_keys = rk.key(state["keys"], rk.POLICY_NOISE, state["step"])
+        for layer, (w, b, sigma) in enumerate(zip(state["weights"], state["biases"], state["sigmas"])):
             s = torch.baddbmm(b.unsqueeze(1), h.unsqueeze(1), w).squeeze(1)
-            z = torch.addcmul(s, sigma, _randn(s.shape, state["generator"], device).to(dtype))
+            z = torch.addcmul(s, sigma, rk.normal(rk.key(step_keys, layer), s.shape[1]).to(dtype))
             h = torch.tanh(z)
             ss.append(s)
             zs.append(z)
             ys.append(h)
-        state.update(x=x, s=ss, z=zs, y=ys)
+        state.update(x=x, s=ss, z=zs, y=ys, step=state["step"] + 1)
         if isinstance(self.action_space, gym.spaces.Discrete):
             return bound_actions(h, self.action_space), state
         if self.action_scale is None:  # y = tanh(z) mapped affinely onto [low, high]
@@ -273,13 +279,6 @@ class LearnedRulePolicy(Policy):
             conn[part + "b"] = parts[f"connection_network.{bias}"].unsqueeze(1).contiguous()  # [pop, 1, n]
         rule["connection_network"] = conn
         return rule
-
-
-def _randn(shape, generator: torch.Generator | None, device) -> Tensor:
-    """Standard normal draws from ``generator`` (on its own device), moved to ``device``."""
-    if generator is None:
-        return torch.randn(shape, device=device)
-    return torch.randn(shape, generator=generator, device=generator.device).to(device)
 
 
 def _cell(net: dict[str, Tensor], x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:

@@ -60,7 +60,7 @@ class MLPPolicy(Policy):
                 shapes[f"b{k}"] = (n_out,)
         self.layout = ParamLayout(shapes)
 
-    def initial_state(self, params: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def initial_state(self, params: Tensor, keys: Tensor | None = None) -> dict[str, Tensor]:
         """Each layer's weights as contiguous ``[pop, in, out]`` / ``[pop, out]`` tensors, copied once per evaluation.
 
         Batched GEMMs on views of ``params`` (a row stride of ``num_params``) run about 3x slower than on

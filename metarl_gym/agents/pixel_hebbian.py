@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import keys as rk
 from .base import ParamLayout, Policy, State, action_output_dim, check_params
 from .cnn import PRESETS, ConvFeatures, ConvLayer, Frames, as_conv_layers, bound_pixel_actions, check_action_space, resolve_preset
 from .hebbian import HebbianPolicy
@@ -127,23 +128,25 @@ class PixelHebbianPolicy(Policy):
         return self.hebbian.n_synapses
 
     @torch.no_grad()
-    def initial_state(self, params: Tensor, generator: torch.Generator | None = None) -> State:
-        """Conv weights (copied from the genome, or drawn) and the inner Hebbian state, for one evaluation."""
+    def initial_state(self, params: Tensor, keys: Tensor | None = None) -> State:
+        """Conv weights (copied from the genome, or drawn from ``keys [pop]``) and the inner Hebbian state, for
+        one evaluation."""
         check_params(params, self.num_params)
-        hebb = self.hebbian.initial_state(params[:, : self.n_inner], generator)
+        keys = rk.random_keys(params.shape[0], params.device) if keys is None else keys.to(params.device)
+        hebb = self.hebbian.initial_state(params[:, : self.n_inner], keys)
         dtype = hebb["weights"][0].dtype
         if self.cnn_weights == "evolved":
             parts = self.conv_layout.unflatten(params[:, self.n_inner :].to(dtype))
             conv = {name: t.contiguous() for name, t in parts.items()}
         else:
-            conv = self.conv.random_weights(params.shape[0], generator, params.device, dtype)
+            conv = self.conv.random_weights(rk.key(keys, rk.POLICY_INIT, -1), dtype)
         return {"conv": conv, "hebb": hebb}
 
     @torch.no_grad()
     def act(self, params: Tensor, obs: Tensor, state: State) -> tuple[Tensor, State]:
         """Frames ``obs [pop, *obs_shape]`` -> actions; stores the FC activations for the next :meth:`learn`."""
         if state is None:
-            raise ValueError("PixelHebbianPolicy.act needs the state from initial_state(params, generator)")
+            raise ValueError("PixelHebbianPolicy.act needs the state from initial_state(params, keys)")
         conv = state["conv"]
         w0 = conv["conv1_w"]
         features = self.conv(self.frames(obs.to(w0.device), w0.dtype), conv)

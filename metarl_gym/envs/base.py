@@ -11,7 +11,7 @@ on any slice of rows (with ``tasks`` sliced the same way) and get exactly what `
 
 A subclass writes its physics once, against an array namespace ``xp`` and state *columns*
 (:mod:`metarl_gym.envs.xp`): ``dynamics(xp, s, p, a) -> (s, reward, terminated)`` and ``observation(xp, s)``,
-plus ``_start_state(n)`` (``n`` starting states drawn with ``self.rng``). With ``xp = TORCH`` and
+plus ``_start_state(keys)`` (one starting state per episode key, drawn with :mod:`metarl_gym.keys`). With ``xp = TORCH`` and
 ``[B]`` tensor columns they are ``transition``/``observe``; with ``xp = ROW`` and numpy scalars they are the
 one-row fast path of ``gym.make`` (:class:`TorchSingleEnv`). Envs simulated outside torch (pybullet) set
 ``functional = False`` and write the stateful hooks ``_step(actions) -> (rewards, terminations)`` and
@@ -34,6 +34,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
+from .. import keys as rk
 from ..errors import UserError
 from .limits import FINITE, Interval, check_values
 from .xp import ROW, TORCH
@@ -139,6 +140,11 @@ class TorchVectorEnv(VectorEnv):
         self.rng = torch.Generator(device=self.device)
         self.rng.seed()
         n = self.num_envs
+        self.row_keys = rk.random_keys(n, self.device)
+        """``[N]`` int64: each row's key (set by ``reset(seed=...)``); every random draw of a row's episodes comes
+        from it and the row's episode index alone (:mod:`metarl_gym.keys`), never from its neighbours."""
+        self.episode_index = torch.zeros(n, dtype=torch.int64, device=self.device)
+        """``[N]`` int64: episodes each row has started since its key was set."""
         self.tasks = {name: torch.full((n,), float(v), dtype=dtype, device=self.device) for name, v in self.task_values.items()}
         self.state = torch.zeros(n, len(self.state_names), dtype=dtype, device=self.device)
         self.elapsed = torch.zeros(n, dtype=torch.int64, device=self.device)
@@ -195,14 +201,20 @@ class TorchVectorEnv(VectorEnv):
         return actions if self._discrete else actions.unbind(dim=1)
 
     # ---------------------------------------------------------------- stateful hooks
-    def _start_state(self, n: int) -> Tensor:
-        """``n`` starting states ``[n, state_dim]`` drawn with ``self.rng`` (a functional subclass writes it)."""
-        raise NotImplementedError(f"{type(self).__name__} writes no _start_state(n)")
+    def _start_state(self, keys: Tensor) -> Tensor:
+        """Starting states ``[B, state_dim]``, row b drawn from episode key ``keys[b]`` alone (use
+        ``metarl_gym.keys.uniform(rk.key(keys, rk.START), ...)``). A functional subclass writes it."""
+        raise NotImplementedError(f"{type(self).__name__} writes no _start_state(keys)")
 
-    def _reset_rows(self, mask: Tensor) -> None:
-        """Set ``self.state[mask]`` to starting states (one draw for all N rows, so row i's draw does not
-        depend on which other rows reset). ``mask [N]`` bool. Non-functional envs override it."""
-        self.state = torch.where(mask[:, None], self._start_state(self.num_envs), self.state)
+    def start_uniform(self, keys: Tensor, count: int) -> Tensor:
+        """``[B, count]`` uniform draws in [0, 1) (env dtype) of episode keys ``keys [B]``: what ``_start_state``
+        draws its noise from."""
+        return rk.uniform(rk.key(keys, rk.START), count, self.dtype)
+
+    def _reset_rows(self, mask: Tensor, keys: Tensor) -> None:
+        """Set ``self.state[mask]`` to the starting states of episode keys ``keys [N]`` (``mask [N]`` bool).
+        Non-functional envs override it."""
+        self.state = torch.where(mask[:, None], self._start_state(keys), self.state)
 
     def _step(self, actions: Tensor) -> tuple[Tensor, Tensor]:
         """Advance every row one step in place; returns ``(rewards [N], terminations [N])``.
@@ -225,7 +237,9 @@ class TorchVectorEnv(VectorEnv):
         """Reset all rows, or the rows of ``options["reset_mask"]``.
 
         Args:
-            seed: reseeds the env's generator; the same seed gives the same trajectories.
+            seed: an int (row i's key becomes ``keys.key(seed, i)``) or a sequence / int tensor of N ints (row i's
+                key becomes ``keys.key(seed[i])``: how evaluations give each row a key that does not depend on
+                the batch it is in). The same seed gives the same trajectories; None continues.
             options: ``reset_mask`` (bool ``[N]``: rows to reset; others keep running), ``state``
                 (``[N, state_dim]``: physical state per row in ``state_names`` order, or ``[state_dim]`` for
                 all rows), ``tasks`` (``{name: value or [N] tensor}``: task parameters of the reset rows).
@@ -233,9 +247,7 @@ class TorchVectorEnv(VectorEnv):
         Returns:
             ``(obs [N, *obs_shape], info)``.
         """
-        super().reset(seed=seed)
-        if seed is not None:
-            self.rng.manual_seed(int(seed))
+        self._seed(seed)
         options = dict(options or {})
         unknown = set(options) - {"reset_mask", "state", "tasks"}
         if unknown:
@@ -365,11 +377,47 @@ class TorchVectorEnv(VectorEnv):
             check_values(f"state column {name!r}", torch.where(mask, state[:, k], 0.0), FINITE)
         return state
 
+    def _seed(self, seed) -> None:
+        """Set the row keys from ``seed`` (see :meth:`reset`) and restart the episode count; None: keep both."""
+        if seed is None:
+            return
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            super().reset(seed=int(seed) if seed >= 0 else None)
+            self.rng.manual_seed(int(seed))
+            self.row_keys = rk.key(int(seed), torch.arange(self.num_envs, device=self.device))
+        else:
+            seeds = torch.as_tensor(np.asarray(seed) if not isinstance(seed, Tensor) else seed, device=self.device)
+            if seeds.shape != (self.num_envs,) or seeds.is_floating_point() or seeds.is_complex() or seeds.dtype == torch.bool:
+                raise UserError(f"seed must be an int or {self.num_envs} ints (one per row), got {_describe(seed)}")
+            super().reset(seed=None)
+            self.rng.manual_seed(int(seeds[0]) % (2**63))
+            self.row_keys = rk.key(seeds.to(torch.int64))
+        self.episode_index = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+
+    def episode_keys(self) -> Tensor:
+        """``[N]`` int64: the key of the episode each row starts next (row key and episode index)."""
+        return rk.key(self.row_keys, self.episode_index)
+
+    def draw_tasks(self, keys: Tensor) -> dict[str, Tensor]:
+        """Task parameters of episode keys ``keys [B]``: ``task_ranges`` names drawn uniformly, the others fixed."""
+        u = rk.uniform(rk.key(keys, rk.TASK), len(self.task_values), self.dtype)
+        tasks = {}
+        for column, (name, value) in enumerate(self.task_values.items()):
+            if name in self.task_ranges:
+                low, high = self.task_ranges[name]
+                tasks[name] = low + (high - low) * u[:, column]
+            else:
+                tasks[name] = torch.full(keys.shape, float(value), dtype=self.dtype, device=self.device)
+        return tasks
+
     def _restart_rows(self, mask: Tensor, draw_tasks: bool) -> None:
-        """Start a new episode in the rows of ``mask``: new tasks (if drawn), start state, clock 0."""
+        """Start a new episode in the rows of ``mask``: new tasks (if drawn), start state, clock 0. Every draw
+        is a function of the row's episode key, so row i's episode does not depend on which other rows reset."""
+        keys = self.episode_keys()
         if draw_tasks and self.task_ranges:
-            self._write_tasks(self.sample_tasks(), mask)  # drawn inside checked ranges: no host-side check
-        self._reset_rows(mask)
+            self._write_tasks(self.draw_tasks(keys), mask)  # drawn inside checked ranges: no host-side check
+        self._reset_rows(mask, keys)
+        self.episode_index = self.episode_index + mask
         self.elapsed = torch.where(mask, 0, self.elapsed)
         self.needs_reset = self.needs_reset & ~mask
 
@@ -559,15 +607,15 @@ class TorchSingleEnv(gym.Env):
         self._dirty = False
 
     def _row_reset(self, seed: int | None):
-        """``vector_env.reset(seed=seed)`` for the one row, without building the tensors in between: the same
-        random draws in the same order (tasks from ``task_ranges``, then the start state)."""
+        """``vector_env.reset(seed=seed)`` for the one row, without stepping the batch machinery: the same keyed
+        draws (tasks from ``task_ranges``, then the start state)."""
         env = self._vector_env
-        VectorEnv.reset(env, seed=seed)
-        if seed is not None:
-            env.rng.manual_seed(int(seed))
+        env._seed(seed)
+        keys = env.episode_keys()
         if env.task_ranges:
-            self._tasks = {name: value.cpu().numpy()[0] for name, value in env.sample_tasks(1).items()}
-        self._row = tuple(env._start_state(1)[0].cpu().numpy())
+            self._tasks = {name: value.cpu().numpy()[0] for name, value in env.draw_tasks(keys).items()}
+        self._row = tuple(env._start_state(keys)[0].cpu().numpy())
+        env.episode_index = env.episode_index + 1
         self._elapsed = 0
         self._dirty = True
         return np.array(env.observation(ROW, self._row), dtype=np.float32), {}

@@ -74,8 +74,8 @@ class CartPole(TorchVectorEnv):
             **kwargs,
         )
 
-    def _start_state(self, n: int) -> Tensor:
-        return torch.rand(n, 4, generator=self.rng, device=self.device, dtype=self.dtype) * 0.1 - 0.05
+    def _start_state(self, keys: Tensor) -> Tensor:
+        return self.start_uniform(keys, 4) * 0.1 - 0.05
 
     def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:
         x, x_dot, theta, theta_dot = s

@@ -125,8 +125,8 @@ class DoublePendulum(TorchVectorEnv):
     def _height(xp, s: tuple):
         return (1 - xp.cos(s[0])) + (1 - xp.cos(s[2]))
 
-    def _start_state(self, n: int) -> Tensor:
-        noise = (torch.rand(n, 4, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1) * self.init_noise
+    def _start_state(self, keys: Tensor) -> Tensor:
+        noise = (self.start_uniform(keys, 4) * 2 - 1) * self.init_noise
         return noise + self._upright
 
     def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:

@@ -113,8 +113,8 @@ class Pendulum(TorchVectorEnv):
         alpha = -(g / l) * xp.sin(theta) + torque / (m * l * l) - damping * omega
         return omega, alpha
 
-    def _start_state(self, n: int) -> Tensor:
-        noise = (torch.rand(n, 2, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1) * self.init_noise
+    def _start_state(self, keys: Tensor) -> Tensor:
+        noise = (self.start_uniform(keys, 2) * 2 - 1) * self.init_noise
         return noise + self._upright
 
     def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:

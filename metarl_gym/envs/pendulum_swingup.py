@@ -64,8 +64,8 @@ class PendulumSwingup(TorchVectorEnv):
         )
         self._scale = torch.tensor([math.pi, 1.0], device=self.device, dtype=self.dtype)  # cached: no copy per reset
 
-    def _start_state(self, n: int) -> Tensor:
-        u = torch.rand(n, 2, generator=self.rng, device=self.device, dtype=self.dtype) * 2 - 1
+    def _start_state(self, keys: Tensor) -> Tensor:
+        u = self.start_uniform(keys, 2) * 2 - 1
         return u * self._scale
 
     def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:

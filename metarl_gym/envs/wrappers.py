@@ -398,7 +398,7 @@ class Trial(VectorWrapper):
                 # The env restarted these rows on the old task; restart them once more on a new one.
                 reset_options = {"reset_mask": trial_done}
                 if self.unwrapped.task_ranges:
-                    reset_options["tasks"] = self.unwrapped.sample_tasks()
+                    reset_options["tasks"] = self._task_draw()
                 reset_obs, _ = self.env.reset(options=reset_options)
                 obs = torch.where(trial_done[:, None], reset_obs, obs)
             action_columns = self._action_features(actions)
@@ -415,7 +415,12 @@ class Trial(VectorWrapper):
     def _draw_tasks(self, mask: Tensor) -> None:
         """New tasks from ``task_ranges`` in the rows of ``mask`` ``[N]`` (no-op without task ranges)."""
         if self.unwrapped.task_ranges and bool(mask.any()):
-            self.unwrapped.set_tasks(self.unwrapped.sample_tasks(), mask)
+            self.unwrapped.set_tasks(self._task_draw(), mask)
+
+    def _task_draw(self) -> dict[str, Tensor]:
+        """Tasks ``{name: [N]}`` keyed by each row's next episode: a row's trials do not depend on its neighbours."""
+        env = self.unwrapped
+        return env.draw_tasks(env.episode_keys())
 
     def _action_features(self, actions) -> Tensor:
         """Actions ``[N, *action_shape]`` (torch or numpy, already checked by the env) -> ``[N, act_dim]`` float32."""

@@ -84,7 +84,7 @@ def rollout(
     params: Tensor,
     *,
     num_episodes: int = 1,
-    seed: int | None = None,
+    seed: int | Tensor | None = None,
     tasks: dict[str, Tensor] | None = None,
     early_stop: EarlyStop | dict | None = None,
     engine: str = "auto",
@@ -130,7 +130,11 @@ def rollout(
         policy: the batched policy.
         params: ``[pop, policy.num_params]``.
         num_episodes: episodes per individual, a multiple of ``copies``.
-        seed: seeds the env reset and the policy's generator (same seed, same fitness).
+        seed: the evaluation's key: an int (individual j is keyed ``keys.key(seed, j)``), a ``[pop]`` int64 tensor
+            of individual keys (:mod:`~metarl_gym.evolution.evaluate` keys global indices this way), or None
+            (fresh entropy). Every random draw of an individual's lifetime (env starts, task draws, initial
+            plastic weights, policy noise) derives from its key alone: its fitness does not depend on the other
+            rows, the engine or the block size.
         tasks: ``{name: [pop]}`` task parameters per individual (TorchVectorEnv only); default: the env's own
             (drawn from ``task_ranges`` once per lifetime, if it has any).
         early_stop: an :class:`EarlyStop` (or its kwargs as a dict) or None.

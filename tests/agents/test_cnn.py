@@ -9,6 +9,7 @@ from torch import nn
 
 from metarl_gym.agents.cnn import CNNPolicy, Frames
 from metarl_gym.agents.pixel_hebbian import PixelHebbianPolicy
+from helpers import lifetime_keys
 
 CAR_OBS = gym.spaces.Box(0, 255, (96, 96, 3), np.uint8)
 CAR_ACT = gym.spaces.Box(np.array([-1, 0, 0], np.float32), np.array([1, 1, 1], np.float32))
@@ -177,10 +178,8 @@ def test_cuda_matches_cpu():
     for policy in (CNNPolicy(CAR_OBS, CAR_ACT, preset="ga_carracing"), PixelHebbianPolicy(CAR_OBS, CAR_ACT)):
         params = policy.random_params(3, generator=torch.Generator().manual_seed(0))
         obs = frames(3)
-        gen = torch.Generator().manual_seed(1)
-        cpu, _ = policy.act(params, obs, policy.initial_state(params, gen))
-        gen = torch.Generator(device="cuda").manual_seed(1)
-        cuda, state = policy.act(params.cuda(), obs.cuda(), policy.initial_state(params.cuda(), gen))
+        cpu, _ = policy.act(params, obs, policy.initial_state(params, lifetime_keys(1, params)))
+        cuda, state = policy.act(params.cuda(), obs.cuda(), policy.initial_state(params.cuda(), lifetime_keys(1, params.cuda())))
         assert cuda.device.type == "cuda"
         if isinstance(policy, CNNPolicy):
             torch.testing.assert_close(cuda.cpu(), cpu, atol=1e-4, rtol=0)
@@ -248,15 +247,15 @@ def test_pixel_hebbian_equals_the_seed_loop_for_a_few_steps():
 def test_pixel_hebbian_random_cnn_is_redrawn_per_lifetime_and_plasticity_off_is_frozen():
     policy = PixelHebbianPolicy(CAR_OBS, CAR_ACT, cnn_weights="random")
     params = policy.random_params(2, generator=torch.Generator().manual_seed(0))
-    s1 = policy.initial_state(params, torch.Generator().manual_seed(1))
-    s2 = policy.initial_state(params, torch.Generator().manual_seed(2))
-    s1b = policy.initial_state(params, torch.Generator().manual_seed(1))
+    s1 = policy.initial_state(params, lifetime_keys(1, params))
+    s2 = policy.initial_state(params, lifetime_keys(2, params))
+    s1b = policy.initial_state(params, lifetime_keys(1, params))
     assert not torch.equal(s1["conv"]["conv1_w"], s2["conv"]["conv1_w"])
     assert torch.equal(s1["conv"]["conv1_w"], s1b["conv"]["conv1_w"])
     frozen = PixelHebbianPolicy(CAR_OBS, CAR_ACT, plasticity=False)
     assert frozen.num_params == 458_002 and not frozen.plastic
     params = frozen.random_params(2, generator=torch.Generator().manual_seed(0))
-    state = frozen.initial_state(params, torch.Generator().manual_seed(3))
+    state = frozen.initial_state(params, lifetime_keys(3, params))
     obs = frames(2)
     a1, state = frozen.act(params, obs, state)
     state = frozen.learn(params, state, torch.zeros(2))
@@ -274,7 +273,7 @@ def test_non_finite_outputs_are_marked_not_repaired():
     heb = PixelHebbianPolicy(CAR_OBS, CAR_ACT)
     p = heb.random_params(2, generator=torch.Generator().manual_seed(0))
     p[0, : heb.n_synapses * 5] = 1e30  # an exploding rule: inf - inf -> NaN weights
-    state = heb.initial_state(p, torch.Generator().manual_seed(0))
+    state = heb.initial_state(p, lifetime_keys(0, p))
     for _ in range(3):
         _, state = heb.act(p, frames(2), state)
         state = heb.learn(p, state, torch.zeros(2))

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from metarl_gym.agents.hebbian import INIT_WEIGHTS, RULES, HebbianPolicy
+from helpers import lifetime_keys
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
 BOX = gym.spaces.Box(-2.0, 2.0, (2,), np.float32)
@@ -83,7 +84,7 @@ def reference_lifetime(rule, coeffs, weights0, obs_seq, space, output="clip", no
 def run_policy(policy, params, obs_seq, seed=0):
     """(actions [T, pop, ...], initial weights, final state)."""
     g = torch.Generator().manual_seed(seed)
-    state = policy.initial_state(params, g)
+    state = policy.initial_state(params, lifetime_keys(seed, params))
     weights0 = [w.clone() for w in state["weights"]]
     actions = []
     for obs in obs_seq:
@@ -171,7 +172,7 @@ def test_coevolve_genome_holds_initial_weights():
     assert [policy.layout.shapes[f"w{k}_init"] for k in (1, 2, 3)] == [(8, 3), (6, 8), (2, 6)]  # nn.Linear (out, in)
     params = torch.randn(4, policy.num_params, generator=torch.Generator().manual_seed(0))
     parts = policy.layout.unflatten(params)
-    state = policy.initial_state(params, torch.Generator().manual_seed(1))
+    state = policy.initial_state(params, lifetime_keys(1, params))
     for k, w in enumerate(state["weights"], start=1):
         torch.testing.assert_close(w, parts[f"w{k}_init"].transpose(1, 2))
     # the genome's initial weights are copied, not aliased: learning leaves params untouched
@@ -186,7 +187,7 @@ def test_init_weights_statistics(mode):
     n_in, n_out, pop = 40, 30, 50
     policy = HebbianPolicy(gym.spaces.Box(-1, 1, (n_in,)), gym.spaces.Box(-1, 1, (n_out,)), hidden_sizes=(30,), init_weights=mode)
     params = torch.zeros(pop, policy.num_params)
-    w = policy.initial_state(params, torch.Generator().manual_seed(0))["weights"][0]  # [pop, 40, 30]
+    w = policy.initial_state(params, lifetime_keys(0, params))["weights"][0]  # [pop, 40, 30]
     assert w.shape == (pop, n_in, n_out)
     uniform_bounds = {
         "uni": 0.1,
@@ -215,10 +216,9 @@ def test_init_weights_statistics(mode):
 def test_weights_redrawn_every_evaluation_and_reproducible():
     policy = HebbianPolicy(OBS, BOX, hidden_sizes=HIDDEN)
     params = policy.random_params(4, generator=torch.Generator().manual_seed(0))
-    g = torch.Generator().manual_seed(5)
-    first, second = policy.initial_state(params, g), policy.initial_state(params, g)
+    first, second = policy.initial_state(params, lifetime_keys(5, params)), policy.initial_state(params, lifetime_keys(6, params))
     assert not torch.equal(first["weights"][1], second["weights"][1])
-    again = policy.initial_state(params, torch.Generator().manual_seed(5))
+    again = policy.initial_state(params, lifetime_keys(5, params))
     assert torch.equal(first["weights"][1], again["weights"][1])
     assert not torch.equal(first["weights"][1][0], first["weights"][1][1])  # each individual its own draw
 
@@ -246,7 +246,7 @@ def test_divergent_rules_are_marked_never_repaired(rule):
     params[0] = float("inf")
     params[1] = float("nan")
     g = torch.Generator().manual_seed(0)
-    state = policy.initial_state(params, g)
+    state = policy.initial_state(params, lifetime_keys(0, params))
     for step in range(30):
         actions, state = policy.act(params, torch.randn(5, 3, generator=g) * 1e3, state)
         if step > 0:  # from the first update on (rollout rejects the genome itself before any step)
@@ -260,7 +260,7 @@ def test_divergent_rules_are_marked_never_repaired(rule):
     discrete = HebbianPolicy(OBS, gym.spaces.Discrete(4), hidden_sizes=HIDDEN, rule=rule, compile=False)
     params = torch.randn(5, discrete.num_params, generator=g)
     params[3] = float("nan")
-    state = discrete.initial_state(params, g)
+    state = discrete.initial_state(params, lifetime_keys(1, params))
     for step in range(10):
         actions, state = discrete.act(params, torch.randn(5, 3, generator=g), state)
         assert (actions[3] == -1 or step == 0) and actions.max() < 4 and (actions[[0, 1, 2, 4]] >= 0).all()
@@ -270,7 +270,7 @@ def test_divergent_rules_are_marked_never_repaired(rule):
 def test_weight_clip_saturates_growing_rules():
     policy = HebbianPolicy(OBS, BOX, hidden_sizes=HIDDEN, rule="AD", init_weights="uni", compile=False, weight_clip=10.0)
     params = torch.ones(2, policy.num_params) * 3.0  # A = D = 3: every weight grows without bound
-    state = policy.initial_state(params, torch.Generator().manual_seed(0))
+    state = policy.initial_state(params, lifetime_keys(0, params))
     for _ in range(20):
         _, state = policy.act(params, torch.ones(2, 3), state)
         state = policy.learn(params, state, torch.zeros(2))
@@ -328,7 +328,7 @@ def test_compiled_kernels_match_eager():
 def test_runs_on_cuda():
     policy = HebbianPolicy(OBS, BOX, hidden_sizes=HIDDEN, normalize_weights=True)
     params = policy.random_params(16, device="cuda")
-    state = policy.initial_state(params, torch.Generator(device="cuda").manual_seed(0))
+    state = policy.initial_state(params, lifetime_keys(0, params))
     for _ in range(5):
         actions, state = policy.act(params, torch.randn(16, 3, device="cuda"), state)
         state = policy.learn(params, state, torch.zeros(16, device="cuda"))

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from metarl_gym.agents.learned_rule import LearnedRulePolicy
+from helpers import lifetime_keys
+from metarl_gym import keys as rk
 
 OBS3 = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
 ACT = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
@@ -90,15 +92,15 @@ def reference_lifetime(row, weights, biases, sigma0, obs_seq, reward_seq, noise_
 
 def run_policy(policy, params, obs_seq, reward_seq, seed=0):
     """Runs the policy; returns actions, initial (W, b), final state and the noise it drew, replayed."""
-    g = torch.Generator().manual_seed(seed)
-    state = policy.initial_state(params, g)
-    replay = torch.Generator()
-    replay.set_state(g.get_state())  # the policy draws randn(pop, out) per layer per act, from this point on
+    keys = lifetime_keys(seed, params)
+    state = policy.initial_state(params, keys)
     w0 = [w.clone() for w in state["weights"]]
     b0 = [b.clone() for b in state["biases"]]
     actions, noise = [], []
-    for obs, r in zip(obs_seq, reward_seq):
-        noise.append([torch.randn(params.shape[0], n_out, generator=replay) for _, n_out in policy.layer_shapes])
+    for step, (obs, r) in enumerate(zip(obs_seq, reward_seq)):
+        # the policy's noise, replayed: keyed by (row key, step, layer)
+        step_keys = rk.key(keys, rk.POLICY_NOISE, step)
+        noise.append([rk.normal(rk.key(step_keys, layer), n_out) for layer, (_, n_out) in enumerate(policy.layer_shapes)])
         a, state = policy.act(params, obs, state)
         state = policy.learn(params, state, r)
         actions.append(a.clone())
@@ -141,7 +143,7 @@ def test_genome_size_and_initialisation():
     assert list(policy.layout.shapes)[:4] == ["node_network.w_state", "node_network.b_state", "node_network.w_output", "node_network.b_output"]
     params = policy.random_params(2000, generator=torch.Generator().manual_seed(0))
     assert abs(params.std().item() - 0.1) < 0.002 and abs(params.mean().item()) < 0.002
-    state = policy.initial_state(params, torch.Generator().manual_seed(1))
+    state = policy.initial_state(params, lifetime_keys(1, params))
     assert abs(state["weights"][1].std().item() - 0.4) < 0.01  # weight_init · weight_limit
     assert abs(state["biases"][1].std().item() - 0.4) < 0.01
     assert all(torch.all(s == 0) for s in state["sigmas"])
@@ -151,25 +153,24 @@ def test_genome_size_and_initialisation():
 def test_state_persists_and_is_fresh_per_evaluation():
     policy = LearnedRulePolicy(OBS3, ACT)
     params = policy.random_params(4, generator=torch.Generator().manual_seed(0))
-    g = torch.Generator().manual_seed(1)
-    state = policy.initial_state(params, g)
+    state = policy.initial_state(params, lifetime_keys(1, params))
     for _ in range(5):
         _, state = policy.act(params, torch.randn(4, 3), state)
         state = policy.learn(params, state, torch.ones(4))
     assert state["conn_h"][0].abs().sum() > 0 and state["reward_h"].abs().sum() > 0
-    fresh = policy.initial_state(params, g)
+    fresh = policy.initial_state(params, lifetime_keys(1, params))
     assert fresh["conn_h"][0].abs().sum() == 0 and not torch.equal(fresh["weights"][0], state["weights"][0])
 
 
 def test_discrete_and_unbounded_scale_options():
     policy = LearnedRulePolicy(OBS3, gym.spaces.Discrete(3))
     params = policy.random_params(5, generator=torch.Generator().manual_seed(0))
-    state = policy.initial_state(params, torch.Generator().manual_seed(0))
+    state = policy.initial_state(params, lifetime_keys(0, params))
     actions, state = policy.act(params, torch.randn(5, 3), state)
     assert actions.dtype == torch.int64 and torch.equal(actions, state["y"][-1].argmax(1))
     box = gym.spaces.Box(np.array([0.0, -3.0], np.float32), np.array([2.0, 3.0], np.float32))
     policy = LearnedRulePolicy(OBS3, box, action_scale=None)
-    state = policy.initial_state(params, torch.Generator().manual_seed(0))
+    state = policy.initial_state(params, lifetime_keys(0, params))
     actions, state = policy.act(params, torch.randn(5, 3), state)
     expected = torch.as_tensor(box.low) + (state["y"][-1] + 1) / 2 * torch.as_tensor(box.high - box.low)
     torch.testing.assert_close(actions, expected)
@@ -184,8 +185,8 @@ def test_huge_genomes_stay_valid_and_nan_genomes_are_marked():
     params = torch.randn(4, 520, generator=torch.Generator().manual_seed(0)) * 1e30
     params[0] = float("nan")
     params[1] = float("inf")
+    state = policy.initial_state(params, lifetime_keys(0, params))
     g = torch.Generator().manual_seed(0)
-    state = policy.initial_state(params, g)
     for step in range(20):
         actions, state = policy.act(params, torch.randn(4, 3, generator=g) * 1e6, state)
         assert all(ACT.contains(a.numpy()) for a in actions[2:])
@@ -201,7 +202,7 @@ def test_huge_genomes_stay_valid_and_nan_genomes_are_marked():
 def test_runs_on_cuda():
     policy = LearnedRulePolicy(gym.spaces.Box(-1, 1, (6,)), ACT)
     params = policy.random_params(32, device="cuda")
-    state = policy.initial_state(params, torch.Generator(device="cuda").manual_seed(0))
+    state = policy.initial_state(params, lifetime_keys(0, params))
     for _ in range(5):
         actions, state = policy.act(params, torch.randn(32, 6, device="cuda"), state)
         state = policy.learn(params, state, torch.ones(32, device="cuda"))

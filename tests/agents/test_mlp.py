@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from metarl_gym.agents.mlp import MLPPolicy
+from helpers import lifetime_keys
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
 BOX = gym.spaces.Box(np.array([-2.0, -1.0, 0.0], np.float32), np.array([2.0, 1.0, 3.0], np.float32))
@@ -35,7 +36,7 @@ def test_matches_sequential_loop_box(output, bias):
     g = torch.Generator().manual_seed(1)
     params = torch.randn(6, policy.num_params, generator=g)
     obs = torch.randn(6, 5, generator=g)
-    actions, state = policy.act(params, obs, policy.initial_state(params, g))
+    actions, state = policy.act(params, obs, policy.initial_state(params, lifetime_keys(1, params)))
     assert set(state) == set(policy.layout.shapes) and actions.shape == (6, 3) and actions.dtype == torch.float32
     low, high = torch.as_tensor(BOX.low), torch.as_tensor(BOX.high)
     for p in range(6):

@@ -370,10 +370,10 @@ def test_morphology_cycle_alternates_per_episode_and_restarts_on_full_reset():
     stand = np.tile(np.array(ANT_STAND_ACTION, dtype=np.float32), (3, 1))
     for _ in range(4):  # every row truncates at step 3 and restarts at step 4 (next-step autoreset)
         envs.step(stand)
-    assert envs.episode_index.tolist() == [2, 1, 1]
+    assert envs.cycle_episode.tolist() == [2, 1, 1]
     assert envs.morphologies == ["standard", "standard", "damaged_right"]
     envs.reset(seed=1)
-    assert envs.morphologies == ["standard", "damaged_right", "standard"] and envs.episode_index.tolist() == [0, 0, 0]
+    assert envs.morphologies == ["standard", "damaged_right", "standard"] and envs.cycle_episode.tolist() == [0, 0, 0]
     with pytest.raises(ValueError, match="morphology_cycle"):
         envs.reset(options={"morphology": "standard"})
     envs.close()

@@ -12,6 +12,7 @@ from metarl_gym.agents.learned_rule import LearnedRulePolicy
 from metarl_gym.agents.mlp import MLPPolicy
 from metarl_gym.envs.wrappers import MaskVelocity
 from metarl_gym.evolution.rollout import EarlyStop, rollout
+from helpers import lifetime_keys
 
 TORCH_ENVS = ["MetaRL/Pendulum-v0", "MetaRL/DoublePendulum-v0", "MetaRL/CartPole-v1", "MetaRL/PendulumSwingup-v1"]
 
@@ -90,15 +91,16 @@ def test_auto_picks_the_loop_where_blocked_cannot_run():
         rollout(env, policy, params, engine="fast")
 
 
-def test_learned_rule_one_block_equals_loop():
-    """The learned rule's noisy neurons draw from the lifetime generator: one block draws exactly as the loop."""
+def test_learned_rule_any_block_equals_loop():
+    """The learned rule's noisy neurons draw keyed by (row, step): blocks of any size draw exactly as the loop."""
     env = _env("MetaRL/PendulumSwingup-v1", 6, horizon=30)
     policy = LearnedRulePolicy(env.single_observation_space, env.single_action_space, hidden_sizes=(4,), sigma_init=0.2)
     params = policy.random_params(6, generator=torch.Generator().manual_seed(2))
     expected = rollout(env, policy, params, seed=1, engine="loop")
     assert torch.equal(rollout(env, policy, params, seed=1, block_size=6), expected)
-    blocked = rollout(env, policy, params, seed=1, block_size=4)  # other noise samples, same distribution
-    assert torch.isfinite(blocked).all() and not torch.equal(blocked, expected)
+    for block_size in (1, 4, 5):
+        assert torch.equal(rollout(env, policy, params, seed=1, block_size=block_size), expected)
+    assert torch.isfinite(expected).all()
 
 
 @pytest.mark.parametrize("kind", ["mlp", "hebbian"])
@@ -153,7 +155,7 @@ def test_default_block_size_is_cache_sized():
     for kind in ("mlp", "hebbian"):
         policy = _policy(kind, env)
         params = policy.random_params(8, generator=torch.Generator().manual_seed(0))
-        state = policy.initial_state(params, torch.Generator().manual_seed(0))
+        state = policy.initial_state(params, lifetime_keys(0, params))
         sizes[kind] = _row_bytes(params, state, 8)
         assert sizes[kind] >= policy.num_params * 4
     assert sizes["hebbian"] > sizes["mlp"]

@@ -11,6 +11,7 @@ import metarl_gym  # noqa: F401
 from metarl_gym.agents.base import Policy
 from metarl_gym.agents.mlp import MLPPolicy
 from metarl_gym.evolution.rollout import EarlyStop, make_env, rollout
+from metarl_gym.keys import row_keys
 
 
 def plain_mlp(policy: MLPPolicy, params_row: torch.Tensor) -> torch.nn.Sequential:
@@ -34,7 +35,7 @@ def test_fitness_equals_a_per_individual_loop_on_gymnasium_pendulum():
     fitness = rollout(env, policy, params, seed=seed)
 
     probe = make_env("MetaRL/PendulumSwingup-v1", pop, dtype=torch.float64)
-    probe.reset(seed=seed)
+    probe.reset(seed=row_keys(seed, pop))  # the rows' keys of rollout(seed=seed)
     starts = probe.unwrapped.state.numpy()
     for i in range(pop):
         net = plain_mlp(policy, params[i])
@@ -60,7 +61,7 @@ def test_cartpole_parallel_episodes_equal_per_row_gymnasium_episodes():
     fitness = rollout(env, policy, params, num_episodes=episodes, seed=seed)
 
     probe = make_env("MetaRL/CartPole-v1", pop * episodes, dtype=torch.float64)
-    probe.reset(seed=seed)
+    probe.reset(seed=row_keys(seed, pop, copies=episodes))  # the rows' keys of rollout(seed=seed)
     starts = probe.unwrapped.state.numpy()
     for i in range(pop):
         net = plain_mlp(policy, params[i])

@@ -102,8 +102,8 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
             self.morphology_cycle = [check_morphology(self.robot, name) for name in morphology_cycle]
             morphology = [self._cycle_morphology(i, 0) for i in range(self.num_envs)]
         morphologies = self._row_morphologies("standard" if morphology is None else morphology)
-        self.episode_index = np.zeros(self.num_envs, dtype=np.int64)
-        """Episodes each row started since the last full reset (0 for the first)."""
+        self.cycle_episode = np.zeros(self.num_envs, dtype=np.int64)
+        """Episodes each row started since the last full reset (0 for the first): its place in the morphology cycle."""
         self._full_reset = True
         self.sims: list[LocomotionSim] = []
         for name in morphologies:
@@ -111,11 +111,11 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
                     self.robot, name, reward=reward, burn_in_steps=burn_in_steps, terminate_when_unhealthy=terminate_when_unhealthy
                 ))
         self.row_rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
-        """One numpy generator per row (seeded ``seed + i``), as the rows of a Gymnasium vector env."""
+        """One numpy generator per row (seeded ``seed + i``, or ``seed[i]``), as the rows of a Gymnasium vector env."""
         self.render_width, self.render_height = int(render_width), int(render_height)
         self._obs = np.zeros((self.num_envs, self.robot.obs_dim), dtype=np.float32)
         self._info = np.zeros((self.num_envs, len(INFO_KEYS)), dtype=np.float32)
-        self._reset_rows(torch.ones(self.num_envs, dtype=torch.bool))  # a valid state even before reset()
+        self._reset_rows(torch.ones(self.num_envs, dtype=torch.bool), None)  # a valid state even before reset()
         self._full_reset = False
 
     @property
@@ -139,7 +139,8 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
         """Reset all rows or those of ``options["reset_mask"]``.
 
         Args:
-            seed: row ``i`` draws its starting noise from ``np_random(seed + i)``.
+            seed: row ``i`` draws its starting noise from ``np_random(seed + i)`` (an int) or ``np_random(seed[i])``
+                (N non-negative ints, as Gymnasium's vector envs).
             options: ``reset_mask`` (bool ``[N]``) and/or ``morphology`` (a name or N names, applied to the reset
                 rows before they restart).
 
@@ -151,7 +152,10 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
         if options.get("state") is not None:
             raise ValueError("pybullet envs take no 'state' reset option; the start state is the XML pose plus noise")
         if seed is not None:
-            self.row_rngs = [seeding.np_random(int(seed) + i)[0] for i in range(self.num_envs)]
+            seeds = [int(seed) + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) else [int(x) for x in seed]
+            if len(seeds) != self.num_envs or min(seeds) < 0:
+                raise ValueError(f"seed must be a non-negative int or {self.num_envs} non-negative ints, got {seed!r}")
+            self.row_rngs = [seeding.np_random(x)[0] for x in seeds]
         if morphology is not None:
             if self.morphology_cycle is not None:
                 raise ValueError("this env follows morphology_cycle; a 'morphology' reset option would fight it")
@@ -180,11 +184,12 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
         raise NotImplementedError("the state of a pybullet env lives in its physics clients and cannot be set")
 
     # ---------------------------------------------------------------- TorchVectorEnv hooks
-    def _reset_rows(self, mask: Tensor) -> None:
+    def _reset_rows(self, mask: Tensor, keys: Tensor | None) -> None:
+        # starting noise comes from each row's own numpy generator (pybullet's envs draw with numpy), not from keys
         for i in np.flatnonzero(mask.cpu().numpy()):
-            self.episode_index[i] = 0 if self._full_reset else self.episode_index[i] + 1
+            self.cycle_episode[i] = 0 if self._full_reset else self.cycle_episode[i] + 1
             if self.morphology_cycle is not None:
-                self.sims[i].load(self._cycle_morphology(i, self.episode_index[i]))
+                self.sims[i].load(self._cycle_morphology(i, self.cycle_episode[i]))
             self._obs[i] = self.sims[i].reset(self.row_rngs[i])
             self._info[i] = self._row_info(i)
 

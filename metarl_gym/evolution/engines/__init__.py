@@ -13,7 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ...keys import row_keys  # noqa: F401  (the engines' row keys)
 from ...agents.base import Policy, invalid_action_rows
+from ...envs.base import TorchVectorEnv
 
 ALIVE_CHECK_EVERY = 10
 """Engines read "is any row still alive?" on the host once every this many steps (one device sync per 10 steps
@@ -21,14 +23,12 @@ instead of one per step); a fixed-horizon episode also ends exactly at its last 
 after every row has finished earn nothing and are not counted."""
 
 
-def lifetime_generator(seed: int | None, device) -> torch.Generator:
-    """The generator of the lifetime state (random initial weights, noise): seeded like the env reset."""
-    generator = torch.Generator(device=device)
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(int(seed))
-    return generator
+def reset_seeds(env, keys: Tensor):
+    """What ``env.reset(seed=...)`` takes to give row i the key ``keys[i]``: the tensor for a TorchVectorEnv
+    (wrapped or not), N non-negative ints for Gymnasium's own vector envs (row i seeds its env with it)."""
+    if isinstance(env.unwrapped, TorchVectorEnv):
+        return keys
+    return (keys & (2**63 - 1)).tolist()
 
 
 def nonfinite_params(params: Tensor) -> Tensor:

@@ -12,9 +12,9 @@ process; inductor fuses each step into a few loops, removing the per-op dispatch
 torch. A one-line notice goes to stderr while a kernel compiles (tens of seconds on CPU).
 
 Equivalence: the start states, tasks and lifetime state are drawn for all rows exactly as the loop engine draws
-them, then sliced, so eager fitness equals the loop's bit for bit on CPU (compiled: float32 round-off, which
-chaotic dynamics amplify). A policy that draws random numbers during the lifetime (the learned rule's noisy
-neurons) draws them block by block: the same distribution, other samples, unless one block holds every row.
+them, then sliced, and every draw during the lifetime (the learned rule's noise) is keyed by the row and the step
+(:mod:`metarl_gym.keys`), so eager fitness equals the loop's bit for bit on CPU, for any block size (compiled:
+float32 round-off, which chaotic dynamics amplify).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 
 from ...agents.base import Policy
 from ...envs.base import TorchVectorEnv
-from . import ALIVE_CHECK_EVERY, lifetime_generator, nonfinite_params, nonfinite_state, screen_actions
+from . import ALIVE_CHECK_EVERY, nonfinite_params, nonfinite_state, row_keys, screen_actions
 
 COMPILED_BLOCK_BYTES = 10 * 2**20
 """Bytes of per-row weights and lifetime state per block of the compiled engine when ``block_size=None``. A
@@ -98,10 +98,10 @@ def run_blocked(
     reset_options = None
     if tasks is not None:
         reset_options = {"tasks": {k: torch.as_tensor(v, device=device).repeat_interleave(copies) for k, v in tasks.items()}}
-    env.reset(seed=seed, options=reset_options)  # the very start states and tasks the loop engine would use
+    keys = row_keys(seed, pop, copies, device)
+    env.reset(seed=keys, options=reset_options)  # the very start states and tasks the loop engine would use
     start_state, start_tasks = env.state.clone(), {k: v.clone() for k, v in env.tasks.items()}
-    generator = lifetime_generator(seed, device)  # the very lifetime state the loop engine would draw
-    lifetime = policy.initial_state(row_params, generator)
+    lifetime = policy.initial_state(row_params, keys)  # the very lifetime state the loop engine would draw
 
     if block_size is None:
         block_size = default_block_size(_row_bytes(row_params, lifetime, n), compile)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ...agents.base import Policy
 from ...envs.base import TorchVectorEnv
-from . import ALIVE_CHECK_EVERY, lifetime_generator, nonfinite_params, nonfinite_state, screen_actions
+from . import ALIVE_CHECK_EVERY, nonfinite_params, nonfinite_state, reset_seeds, row_keys, screen_actions
 
 
 def run_loop(
@@ -45,12 +45,12 @@ def run_loop(
     # policy never learns from a step that did not happen.
     same_step = env.metadata.get("autoreset_mode") == AutoresetMode.SAME_STEP
 
-    generator = lifetime_generator(seed, device)
-    obs, _ = env.reset(seed=seed, options=reset_options or None)
+    keys = row_keys(seed, pop, copies, device)
+    obs, _ = env.reset(seed=reset_seeds(env, keys), options=reset_options or None)
     if base is not None and base.task_ranges and tasks is None:
         # One task per lifetime: the draw of this first reset is kept for all the row's later episodes.
         reset_options["tasks"] = {k: v.clone() for k, v in base.tasks.items()}
-    state = policy.initial_state(row_params, generator)
+    state = policy.initial_state(row_params, keys)
 
     returns = torch.zeros(n, dtype=torch.float64, device=device)
     episodes = torch.zeros(n, dtype=torch.int64, device=device)
