@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from metarl_gym.agents.cnn import CNNPolicy
+from metarl_gym.agents import CNNPolicy
 
 OBS = gym.spaces.Box(0, 255, (96, 96, 3), np.uint8)
 ACT = gym.spaces.Box(np.array([-1, 0, 0], np.float32), np.array([1, 1, 1], np.float32))

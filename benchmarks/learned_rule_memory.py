@@ -56,8 +56,8 @@ def main() -> None:
     import torch
 
     import metarl_gym  # noqa: F401  (registers the env ids)
-    from metarl_gym.agents.learned_rule import LearnedRulePolicy
-    from metarl_gym.evolution.rollout import rollout
+    from metarl_gym.agents import LearnedRulePolicy
+    from metarl_gym.evolution import rollout
 
     torch.set_num_threads(args.threads)
     env = gym.make_vec(

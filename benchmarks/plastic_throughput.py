@@ -44,8 +44,8 @@ def measure(mode: str, pop: int, args) -> tuple[float, float]:
     import torch
 
     import metarl_gym  # noqa: F401  (registers the env ids)
-    from metarl_gym.agents.hebbian import HebbianPolicy
-    from metarl_gym.evolution.rollout import rollout
+    from metarl_gym.agents import HebbianPolicy
+    from metarl_gym.evolution import rollout
 
     env = gym.make_vec("MetaRL/PendulumSwingup-v1", num_envs=pop, vectorization_mode="vector_entry_point", max_episode_steps=args.steps)
     policy = HebbianPolicy(

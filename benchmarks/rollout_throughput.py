@@ -39,8 +39,8 @@ def measure(mode: str, pop: int, steps: int, threads: int, block_size: int | Non
     import torch
 
     import metarl_gym  # noqa: F401
-    from metarl_gym.agents.mlp import MLPPolicy
-    from metarl_gym.evolution.rollout import rollout
+    from metarl_gym.agents import MLPPolicy
+    from metarl_gym.evolution import rollout
 
     torch.set_num_threads(threads)
     env = gym.make_vec("MetaRL/PendulumSwingup-v1", num_envs=pop, vectorization_mode="vector_entry_point", max_episode_steps=steps)

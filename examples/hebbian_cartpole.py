@@ -28,7 +28,7 @@ import torch
 
 import metarl_gym  # noqa: F401  (registers the MetaRL ids)
 from metarl_gym.config import apply_overrides, load_yaml, resolve_evolve_config
-from metarl_gym.evolution.rollout import rollout
+from metarl_gym.evolution import rollout
 from metarl_gym.evolution.runner import build_env, build_policy, evolve
 
 
