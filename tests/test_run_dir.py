@@ -62,7 +62,7 @@ def test_atomic_write_leaves_the_old_file_on_error(tmp_path):
     with pytest.raises(ValueError):
         rd.write_json("x.json", {"v": float("nan")})
     assert rd.read_json("x.json") == {"v": 1}
-    assert sorted(p.name for p in rd.root.iterdir()) == [".lock", "config.yaml", "run.json", "x.json"]
+    assert sorted(p.name for p in rd.root.iterdir()) == ["config.yaml", "run.json", "x.json"]  # no temporary file, no .lock
 
 
 def test_lock_is_exclusive_and_released_when_the_holder_dies(tmp_path):
@@ -120,14 +120,24 @@ def test_crafted_pickle_is_refused_not_executed(tmp_path, name):
 
 
 def test_crafted_cma_state_is_refused_not_executed(tmp_path):
+    """The CMA-ES state holds no pickle any more; a blob put where the old format kept one is never unpickled,
+    whether run.json's sha256 catches the edit or (re-recorded) the strategy refuses the old format."""
+    import hashlib
+    import json
+
     marker = tmp_path / "marker"
     config = {**SMALL, "strategy": {"name": "cma_es", "pop_size": 8, "kwargs": {"sigma0": 0.5}}, "generations": 2}
     evolve(config, tmp_path / "run", progress=False)
     path = tmp_path / "run" / "checkpoint.pt"
     state = torch.load(path, weights_only=True)
-    state["strategy"]["strategy_state"]["cma_es"] = pickle.dumps(_Evil(marker))
+    state["strategy"]["strategy_state"] = {"cma_es": pickle.dumps(_Evil(marker)), "pending": None}
     torch.save(state, path)
-    with pytest.raises(UserError, match="builtins.exec is not allow-listed"):
+    with pytest.raises(UserError, match="checkpoint.pt is corrupt: its sha256 differs"):
+        resume(tmp_path / "run", progress=False, generations=3)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    info["sha256"]["checkpoint.pt"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "run" / "run.json").write_text(json.dumps(info))
+    with pytest.raises(UserError, match="older metarl_gym"):
         resume(tmp_path / "run", progress=False, generations=3)
     assert not marker.exists()
 
