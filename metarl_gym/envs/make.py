@@ -24,6 +24,8 @@ import numpy as np
 from ..errors import UserError
 from .base import TorchVectorEnv
 from .echo_state import RESERVOIR_KEYS
+from .reservoir import MultiReservoirEncoder, ReservoirEncoder, ReservoirObservation
+from .wrappers import MaskVelocity, MaskVelocityObservation
 
 __all__ = ["make", "torch_entry_point", "accepted_kwargs"]
 
@@ -91,12 +93,8 @@ def make(
             raise UserError(f"vectorization_mode={vectorization_mode!r} needs num_envs; leave it None for a single env")
         env = _call(env_id, gym.make, env_id, **({"device": device} if device is not None and entry is not None else {}), **kwargs)
         if mask_velocity:
-            from .wrappers import MaskVelocityObservation
-
             env = MaskVelocityObservation(env)
         if reservoir is not None:
-            from .reservoir import ReservoirObservation
-
             env = ReservoirObservation(env, **reservoir)
         return env
 
@@ -113,12 +111,8 @@ def make(
         env = _call(env_id, gym.make_vec, env_id, num_envs=num_envs, vectorization_mode=vectorization_mode or "sync", **kwargs)
         env = NumpyToTorch(env, device=device)
     if mask_velocity:
-        from .wrappers import MaskVelocity
-
         env = MaskVelocity(env)
     if reservoir is not None:
-        from .reservoir import MultiReservoirEncoder, ReservoirEncoder
-
         reservoir = dict(reservoir)
         if "reservoirs" in reservoir:
             env = MultiReservoirEncoder(env, **reservoir)
