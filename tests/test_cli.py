@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import torch
 import yaml
@@ -49,6 +50,18 @@ def test_show_writes_a_gif(tmp_path):
     assert main(["show", "MetaRL/DoublePendulum-v0", "--out", str(out), "--steps", "20"]) == 0
     with Image.open(out) as gif:
         assert gif.n_frames > 10  # Pillow merges identical consecutive frames
+
+
+@pytest.mark.parametrize("env_id", sorted(i for i in gym.registry if i.startswith("MetaRL/")))
+def test_show_gif_on_every_metarl_id(env_id, tmp_path):
+    from PIL import Image
+
+    if "Bullet" in env_id:
+        pytest.importorskip("pybullet", reason="needs the bullet extra")
+    out = tmp_path / "show.gif"
+    assert main(["show", env_id, "--out", str(out), "--steps", "2", "--no-progress"]) == 0
+    with Image.open(out) as gif:
+        assert gif.size[0] > 50 and gif.size[1] > 50
 
 
 @pytest.mark.parametrize("env_id", ["MetaRL/CartPole-v1", "BipedalWalker-v3", "CarRacing-v3"])
