@@ -339,7 +339,7 @@ class RunDir:
             reason = f"{err.strerror or err}" + (f" ({code})" if code else "")
             needed = f" (it needs {_size(size)})" if size is not None else ""
             if self._last_good is not None:
-                good = f"the last good checkpoint is generation {self._last_good}"
+                good = f"the last good checkpoint is at generation {self._last_good} (a resume continues from there)"
             elif self.path("checkpoint.pt").is_file():
                 good = "the last good checkpoint is the checkpoint.pt there"
             else:
