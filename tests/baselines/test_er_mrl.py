@@ -206,10 +206,10 @@ def test_crafted_pickles_are_refused_and_never_run(tmp_path):
     with pytest.raises(UserError, match="refusing to load .*checkpoint.pt"):
         run_er_mrl(tiny_config(), run, progress=False, test=False)
     assert not marker.exists()
-    # a valid checkpoint whose CMA-ES blob (the one pickle inside) is crafted
+    # a valid checkpoint with a crafted blob where the CMA-ES state once held a pickle: run.json's sha256 names it
     good["strategy"]["strategy_state"]["cma_es"] = pickle.dumps(_Marker(marker))
     torch.save(good, run / "checkpoint.pt")
-    with pytest.raises(UserError, match="refusing to load the CMA-ES state"):
+    with pytest.raises(UserError, match="checkpoint.pt is corrupt: its sha256 differs"):
         run_er_mrl(tiny_config(), run, progress=False, test=False)
     assert not marker.exists()
 
