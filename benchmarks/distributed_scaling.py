@@ -27,8 +27,8 @@ import time
 import torch
 
 from metarl_gym.config import resolve_evolve_config
-from metarl_gym.distributed import LocalEvaluator, build_evaluator
-from metarl_gym.evolution.runner import build_env, build_policy
+from metarl_gym.distributed import build_backend
+from metarl_gym.evolution.evaluate import build_env, build_policy
 
 WORKLOADS = {
     "ant": {
@@ -97,7 +97,7 @@ def run_workload(name: str, generations: int) -> list[dict]:
     rows = []
     for label, distributed, mode in modes:
         config = make_config(workload, distributed, mode)
-        evaluator = LocalEvaluator(config) if distributed["backend"] == "local" else build_evaluator(config)
+        evaluator = build_backend(config)
         result = measure(evaluator, params, generations)
         rows.append({"workload": name, "mode": label, **result})
         print(f"{name:8s} {label:48s} {result['steps_per_s']:10.0f} env-steps/s  {result['s_per_gen']:7.3f} s/gen  "

@@ -28,8 +28,8 @@ import torch
 
 import metarl_gym  # noqa: F401  (registers the MetaRL ids)
 from metarl_gym.config import apply_overrides, load_yaml, resolve_evolve_config
-from metarl_gym.evolution import rollout
-from metarl_gym.evolution.runner import build_env, build_policy, evolve
+from metarl_gym.evolution.evaluate import load_solution, score
+from metarl_gym.evolution.runner import evolve
 
 
 @dataclass
@@ -59,21 +59,12 @@ def parse_args() -> Args:
     return Args(**vars(parser.parse_args()))
 
 
-def score(config: dict, params: torch.Tensor, lifetimes: int, seed: int) -> torch.Tensor:
-    """Mean episode return of ``lifetimes`` fresh lifetimes of the genome ``params [D]`` (new weights each)."""
-    env = build_env(config, lifetimes)
-    policy = build_policy(config, env)
-    returns = rollout(env, policy, params.reshape(1, -1).expand(lifetimes, -1), num_episodes=config["episodes"], seed=seed)
-    env.close()
-    return returns
-
-
 def run(config: dict, run_dir: Path, args: Args) -> tuple[float, float, float]:
     """Evolve ``config`` in ``run_dir``; return (mean, std) of the ES solution's score and the wall time."""
     start = time.perf_counter()
     evolve(config, run_dir)
     wall = time.perf_counter() - start
-    solution = torch.load(run_dir / "best.pt", map_location=config["device"], weights_only=True)["params"]
+    _, solution = load_solution(run_dir)
     returns = score(config, solution, args.eval_lifetimes, args.eval_seed)
     return float(returns.mean()), float(returns.std()), wall
 

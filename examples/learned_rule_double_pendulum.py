@@ -30,12 +30,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import torch
 
 import metarl_gym  # noqa: F401  (registers the MetaRL ids)
 from metarl_gym.config import load_yaml, resolve_evolve_config
-from metarl_gym.evolution.runner import build_env, build_policy, evolve
+from metarl_gym.evolution.evaluate import Evaluator, load_solution
+from metarl_gym.evolution.runner import evolve
+from metarl_gym.keys import key
 
 
 @dataclass
@@ -65,32 +66,17 @@ def parse_args() -> Args:
     return Args(**vars(parser.parse_args()))
 
 
-@torch.no_grad()
 def episode_returns(config: dict, params: torch.Tensor, seed: int) -> torch.Tensor:
-    """Episode returns ``[episodes, rows]`` of one lifetime per row of ``params [rows, D]`` (fresh actor each).
+    """Episode returns ``[episodes, rows]`` of one lifetime per row of ``params [rows, D]`` (fresh actor each),
+    lifetime j keyed ``key(seed, j)``.
 
-    The lifetime is ``config["episodes"]`` episodes of the env's horizon played in sequence, as ``rollout`` plays
-    a plastic policy's evaluation: the policy state (actor weights, rule states) carries over, the env restarts.
+    The lifetime is ``config["episodes"]`` episodes played in sequence, as every evaluation plays a plastic
+    policy: the policy state (actor weights, rule states) carries over, the env restarts.
     """
-    rows = params.shape[0]
-    env = build_env(config, rows)
-    policy = build_policy(config, env)
-    steps = config["env"]["kwargs"].get("max_episode_steps") or gym.spec(config["env"]["id"]).max_episode_steps
-    generator = torch.Generator(device=params.device).manual_seed(seed)
-    obs, _ = env.reset(seed=seed)
-    state = policy.initial_state(params, generator)
-    returns = torch.zeros(config["episodes"], rows, dtype=torch.float64)
-    restart = {"reset_mask": torch.ones(rows, dtype=torch.bool, device=params.device)}
-    for episode in range(config["episodes"]):
-        if episode:
-            obs, _ = env.reset(options=restart)  # a new episode; the learned state stays
-        for _ in range(steps):
-            actions, state = policy.act(params, obs, state)
-            obs, reward, _, _, _ = env.step(actions)
-            state = policy.learn(params, state, reward)  # the rule learns from every step's reward
-            returns[episode] += reward.double().cpu()
-    env.close()
-    return returns
+    evaluator = Evaluator(config)
+    _, stats = evaluator.evaluate(params, key(seed, torch.arange(params.shape[0], device=params.device)))
+    evaluator.close()
+    return stats["episode_returns"].T.cpu()
 
 
 def halves(returns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,10 +124,8 @@ def main() -> None:
         print(f"{int(row['generation']):>10}  {row['best']:8.1f}  {row['mean']:8.1f}  {row['median']:8.1f}")
 
     # (b) within-lifetime learning: evolved rule vs random rules
-    best = torch.load(run_dir / "best.pt", map_location=config["device"], weights_only=True)["params"]
-    probe = build_env(config, 1)
-    policy = build_policy(config, probe)
-    probe.close()
+    _, best = load_solution(run_dir)
+    policy = Evaluator(config).policy
     generator = torch.Generator(device=config["device"]).manual_seed(args.eval_seed + 1)
     random_rules = policy.random_params(args.random_rules, generator=generator, device=config["device"])
     steps = config["env"]["kwargs"].get("max_episode_steps")

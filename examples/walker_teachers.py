@@ -16,7 +16,7 @@ import yaml
 
 from metarl_gym.agents import MLPPolicy
 from metarl_gym.envs import make
-from metarl_gym.evolution.runner import build_policy
+from metarl_gym.evolution.evaluate import build_policy
 
 
 def load_teacher(run_dir: str | Path):

@@ -216,45 +216,16 @@ def cmd_evolve(args) -> int:
     return 0
 
 
-def load_best(run_dir: str | Path):
-    """``(config, params [1, D])`` of a run's solution (best.pt)."""
-    from .config import resolve_evolve_config
-    from .errors import UserError
-    from .run_dir import RunDir
-
-    rd = RunDir(run_dir, "evolve").open_existing()
-    if not rd.exists("best.pt"):
-        raise UserError(f"{rd.root} has no best.pt yet; it is written after the first generation")
-    config = resolve_evolve_config(rd.read_config())
-    best = rd.load_best(map_location=config["device"])
-    params = best.get("params") if isinstance(best, dict) else None
-    if not isinstance(params, torch.Tensor) or not bool(torch.isfinite(params).all()):
-        raise UserError(f"{rd.path('best.pt')} holds no finite 'params' tensor; it was not written by metarl-gym evolve")
-    return config, params.reshape(1, -1).to(config["device"])
-
-
 def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 12345, *, progress: bool = False) -> dict:
-    """Returns of the best individual: ``episodes`` independent lifetimes (each of the config's length).
-
-    The lifetimes run side by side in one batch; ``progress`` shows a bar over the env steps of the batch.
-    """
+    """Returns of a run's solution over ``episodes`` fresh lifetimes (see :func:`metarl_gym.evolution.evaluate.score`):
+    one episode each for a static policy, the config's lifetime of episodes for a plastic one."""
     from .errors import UserError
-    from .evolution.rollout import rollout
-    from .evolution.runner import build_env, build_policy
+    from .evolution.evaluate import load_solution, score
 
-    if episodes < 1:
-        raise UserError(f"--episodes must be >= 1, got {episodes}")
-    config, params = load_best(run_dir)
-    env = build_env(config, episodes)
-    policy = build_policy(config, env)
-    lifetime = config["episodes"] if getattr(policy, "plastic", False) else 1
-    env, bar = _with_step_bar(env, lifetime, progress)
-    try:
-        returns = rollout(env, policy, params.expand(episodes, -1), num_episodes=lifetime, seed=seed)
-    finally:
-        bar.close()
-        env.close()
-    returns = returns.double().cpu().numpy()
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise UserError(f"--episodes must be an integer >= 1, got {episodes!r}")
+    config, params = load_solution(run_dir)
+    returns = score(config, params, episodes, seed, static_episodes=1, progress=progress).numpy()
     return {
         "run_dir": str(run_dir),
         "env_id": config["env"]["id"],
@@ -268,16 +239,20 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 12345, *, 
 
 
 def record_episode(run_dir: str | Path, path: str | Path, seed: int = 12345, max_frames: int = 300) -> int:
-    """Write a GIF of one episode of the best individual; returns the number of frames."""
+    """Write a GIF of one episode of the best individual (lifetime 0 of ``evaluate --seed``); returns the number
+    of frames."""
     from .envs.rendering import rgb_frame
-    from .evolution.runner import build_env, build_policy
+    from .evolution.engines import reset_seeds
+    from .evolution.evaluate import build_env, build_policy, load_solution
+    from .keys import key, row_keys
 
-    config, params = load_best(run_dir)
+    config, params = load_solution(run_dir)
+    params = params.reshape(1, -1)
     env = build_env(config, 1, render_mode="rgb_array")
     policy = build_policy(config, env)
-    generator = torch.Generator(device=params.device).manual_seed(seed)
-    obs, _ = env.reset(seed=seed)
-    state = policy.initial_state(params, generator)
+    keys = row_keys(key(int(seed), torch.arange(1, device=params.device)), 1)
+    obs, _ = env.reset(seed=reset_seeds(env, keys))
+    state = policy.initial_state(params, keys)
     frames, t = [rgb_frame(env)], 0
     horizon = env.unwrapped.max_episode_steps if getattr(env.unwrapped, "max_episode_steps", None) else 1000
     every = max(1, horizon // max_frames)
@@ -294,24 +269,6 @@ def record_episode(run_dir: str | Path, path: str | Path, seed: int = 12345, max
     env.close()
     write_gif(frames, path, fps=20)
     return len(frames)
-
-
-def _with_step_bar(env, lifetime: int, progress: bool):
-    """``(env, bar)``: a tqdm bar over the env steps one rollout of ``lifetime`` episodes can take."""
-    from tqdm.auto import tqdm
-
-    horizon = getattr(env.unwrapped, "max_episode_steps", None) if hasattr(env, "unwrapped") else None
-    bar = tqdm(total=(horizon * lifetime) if horizon else None, desc="evaluate", unit="step", disable=not progress, dynamic_ncols=True)
-    if not progress:
-        return env, bar
-    import gymnasium as gym
-
-    class _Counting(gym.vector.VectorWrapper):
-        def step(self, actions):
-            bar.update(1)
-            return self.env.step(actions)
-
-    return _Counting(env), bar
 
 
 def cmd_evaluate(args) -> int:

@@ -10,7 +10,6 @@ _EXPORTS = {
     "SB3VecEnv": "metarl_gym.baselines.sb3",
     "run_baseline": "metarl_gym.baselines.run",
     "resolve_baseline_config": "metarl_gym.baselines.run",
-    "make_torch_env": "metarl_gym.baselines.run",
     "run_er_mrl": "metarl_gym.baselines.er_mrl",
     "resolve_er_mrl_config": "metarl_gym.baselines.er_mrl",
     "run_trial": "metarl_gym.baselines.er_mrl",

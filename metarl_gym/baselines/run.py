@@ -49,6 +49,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import VecMonitor
 
+from ..envs.make import make
 from ..errors import UserError
 from ..run_dir import RunDir
 from ..schema import MISSING, AnyValue, Bool, ConfigError, Int, Kwargs, Section, Seed, Str, check_device
@@ -267,56 +268,15 @@ def sb3_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def make_torch_env(
-    env_id: str,
-    n_envs: int,
-    *,
-    kwargs: dict[str, Any] | None = None,
-    mask_velocity: bool = False,
-    reservoir: dict[str, Any] | None = None,
-    seed: int | None = None,
-    device=None,
-    vectorization_mode: str | None = None,
-):
-    """The torch vector env of a config: ``gym.make_vec`` → MaskVelocity → reservoir encoder.
-
-    Args:
-        env_id: a registered ``MetaRL/*`` id.
-        n_envs: number of rows N.
-        kwargs: env constructor arguments.
-        mask_velocity: drop the velocity columns.
-        reservoir: None, :class:`ReservoirEncoder` kwargs, or ``{reservoirs: [...], ...}``
-            (:class:`MultiReservoirEncoder`); the reservoir seed defaults to ``seed`` (as ER-MRL).
-        seed: default reservoir seed.
-        device: torch device of the env.
-        vectorization_mode: None (the torch entry point), or "sync" / "async": Gymnasium's vector env of
-            single envs behind ``NumpyToTorch`` (any registered id, e.g. MuJoCo's).
-
-    Returns:
-        A torch vector env (wrapped).
-    """
-    from ..envs.make import make
-
-    if reservoir is not None:
-        reservoir = dict(reservoir)
-        reservoir.setdefault("seed", seed)
-    return make(env_id, n_envs, device=device, vectorization_mode=vectorization_mode or "vector_entry_point",
-                mask_velocity=mask_velocity, reservoir=reservoir, **(kwargs or {}))
-
-
 def make_model(config: dict[str, Any], *, verbose: int = 0):
     """The SB3 model of a resolved config, on its env (``VecMonitor(SB3VecEnv(env))``)."""
     name = config["algorithm"]
-    env = make_torch_env(
-        config["env"]["id"],
-        config["n_envs"],
-        kwargs=config["env"]["kwargs"],
-        mask_velocity=config["mask_velocity"],
-        reservoir=config["reservoir"],
-        seed=config["seed"],
-        device=config["device"],
-        vectorization_mode=config["env"].get("vectorization_mode"),
-    )
+    reservoir = config["reservoir"]
+    if reservoir is not None:
+        reservoir = {"seed": config["seed"], **reservoir}  # the reservoir seed defaults to the run seed (as ER-MRL)
+    env = make(config["env"]["id"], config["n_envs"], device=config["device"],
+               vectorization_mode=config["env"].get("vectorization_mode") or "vector_entry_point",
+               mask_velocity=config["mask_velocity"], reservoir=reservoir, **config["env"]["kwargs"])
     if name in CONTINUOUS_ONLY and not isinstance(env.single_action_space, gym.spaces.Box):
         raise ConfigError("algorithm", f"{name} needs a continuous (Box) action space; {config['env']['id']} has {env.single_action_space}; use ppo or a2c")
     venv = VecMonitor(SB3VecEnv(env))

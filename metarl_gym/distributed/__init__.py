@@ -1,10 +1,10 @@
 """Population evaluation and trial maps across processes and machines with Ray (the optional ``ray`` extra).
 
-``build_evaluator(config)`` returns an object with ``evaluate(params [pop, D], generation) -> (fitness [pop],
-stats)`` and ``close()``: for ``distributed.backend: ray`` a :class:`~.ray_evaluator.RayEvaluator`, for
-``local`` the :class:`~.slices.LocalEvaluator` that evaluates the same slices in this process. Both give the
-same fitness: see :mod:`metarl_gym.distributed.slices` for how every slice is seeded from (run seed,
-generation, slice start) alone. ``ray_map(fn, specs, distributed_cfg)`` runs independent jobs (ER-MRL trials)
+``build_backend(config)`` returns the backend of evaluation, an object with ``evaluate(params [pop, D],
+generation) -> (fitness [pop], stats)`` and ``close()``: for ``distributed.backend: ray`` a
+:class:`~.ray_evaluator.RayBackend`, for ``local`` a :class:`~.slices.LocalBackend`. Both evaluate through
+:class:`~metarl_gym.evolution.evaluate.Evaluator` (no building or seeding of their own) and give the same fitness.
+``ray_map(fn, specs, distributed_cfg)`` runs independent jobs (ER-MRL trials)
 as Ray tasks; ``er_mrl_map(distributed_cfg)`` is the ER-MRL study's map function on Ray. Lost workers are replaced and their work re-run, up to ``distributed.max_failures`` per
 generation / call (:mod:`metarl_gym.distributed.dispatch`).
 
@@ -18,7 +18,7 @@ from typing import Any, Callable
 from ..errors import UserError
 from .errors import WorkerFailureError
 from .settings import DEFAULTS, resolve_distributed, slice_size_for
-from .slices import LocalEvaluator, SliceEvaluator, slice_bounds, slice_seed
+from .slices import LocalBackend, merge_stats, slice_bounds
 
 RAY_MISSING = "distributed.backend: ray needs Ray; install it with `pip install 'metarl_gym[ray]'` (or `pip install 'ray>=2.9'`)"
 
@@ -30,8 +30,8 @@ def _require_ray() -> None:
         raise UserError(RAY_MISSING) from error
 
 
-def build_evaluator(config: dict[str, Any]):
-    """The population evaluator of ``config["distributed"]["backend"]`` (``local`` when there is no section).
+def build_backend(config: dict[str, Any]):
+    """The evaluation backend of ``config["distributed"]["backend"]`` (``local`` when there is no section).
 
     Args:
         config: a resolved evolve config.
@@ -41,11 +41,11 @@ def build_evaluator(config: dict[str, Any]):
     """
     cfg = resolve_distributed(config.get("distributed"))
     if cfg["backend"] == "local":
-        return LocalEvaluator(config)
+        return LocalBackend(config)
     _require_ray()
-    from .ray_evaluator import RayEvaluator
+    from .ray_evaluator import RayBackend
 
-    return RayEvaluator(config)
+    return RayBackend(config)
 
 
 def ray_map(fn: Callable[[Any], Any], specs: list[Any], distributed_cfg: dict[str, Any] | None = None) -> list[Any]:
@@ -66,14 +66,13 @@ def er_mrl_map(distributed_cfg: dict[str, Any] | None = None):
 
 __all__ = [
     "DEFAULTS",
-    "LocalEvaluator",
-    "SliceEvaluator",
+    "LocalBackend",
     "WorkerFailureError",
-    "build_evaluator",
+    "build_backend",
     "er_mrl_map",
     "ray_map",
     "resolve_distributed",
+    "merge_stats",
     "slice_bounds",
-    "slice_seed",
     "slice_size_for",
 ]

@@ -1,9 +1,8 @@
 """The Ray population evaluator: slices of ``params [pop, D]`` evaluated on Ray actors, gathered in order.
 
-Each actor (:class:`SliceWorker`) holds its own env batch and policy, built from the run config with the
-runner's ``build_env`` / ``build_policy``, and evaluates one slice at a time with the same
-:class:`~metarl_gym.distributed.slices.SliceEvaluator` the local evaluator uses, so the fitness is the local
-one bit for bit (see :mod:`metarl_gym.distributed.slices` for the seeding). A slice lost with its actor is
+Each actor (:class:`SliceWorker`) holds its own :class:`~metarl_gym.evolution.evaluate.Evaluator` (env batch and
+policy built from the run config) and evaluates one slice at a time, keyed by (run seed, generation, index) as
+every evaluation is, so the fitness is the local one bit for bit on CPU, for any number of workers. A slice lost with its actor is
 re-run on another actor and the lost actor replaced (:mod:`metarl_gym.distributed.dispatch`).
 """
 
@@ -21,7 +20,8 @@ from ..errors import UserError
 from .dispatch import run_jobs
 from .ray_init import init_ray
 from .settings import resolve_distributed, slice_size_for
-from .slices import SliceEvaluator, merge_stats, slice_bounds
+from ..evolution.evaluate import Evaluator
+from .slices import merge_stats, slice_bounds
 
 
 class SliceWorker:
@@ -37,7 +37,7 @@ class SliceWorker:
 
         torch.set_num_threads(num_threads)
         self.device = torch.device(config["device"])
-        self.evaluator = SliceEvaluator(config)
+        self.evaluator = Evaluator(config)
 
     def pid(self) -> int:
         """The actor's process id (tests kill it)."""
@@ -45,11 +45,11 @@ class SliceWorker:
 
     def evaluate(self, params: Tensor, start: int, generation: int) -> tuple[Tensor, dict[str, Any]]:
         """Fitness ``[B]`` (CPU) and stats of the slice ``params [B, D]`` starting at individual ``start``."""
-        fitness, stats = self.evaluator.evaluate_slice(params.to(self.device), start, generation)
-        return fitness.cpu(), stats
+        fitness, stats = self.evaluator.evaluate_generation(params.to(self.device), generation, start)
+        return fitness.cpu(), {k: v.cpu() if isinstance(v, Tensor) else v for k, v in stats.items()}
 
 
-class RayEvaluator:
+class RayBackend:
     """``evaluate(params, generation) -> (fitness, stats)`` on ``distributed.num_workers`` Ray actors.
 
     Connects to Ray as the config's ``distributed.address`` says (a local instance when null, shut down again

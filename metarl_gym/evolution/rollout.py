@@ -17,7 +17,6 @@ import torch
 from torch import Tensor
 
 from ..agents.base import Policy, check_params
-from ..envs.base import TorchVectorEnv
 from .engines.blocked import blocked_unsupported, run_blocked
 from .engines.loop import run_loop
 
@@ -45,36 +44,6 @@ class EarlyStop:
     def __post_init__(self):
         if self.patience < 1 or self.after < 0:
             raise ValueError(f"early_stop needs patience >= 1 and after >= 0, got {self}")
-
-
-def make_env(env_id: str, num_envs: int, *, device=None, vectorization_mode: str | None = None, **kwargs) -> gym.vector.VectorEnv:
-    """A batch of ``num_envs`` envs of ``env_id`` returning torch tensors on ``device``.
-
-    MetaRL ids (and any id whose vector entry point is a :class:`TorchVectorEnv`) are built with
-    ``vectorization_mode="vector_entry_point"``. Any other Gymnasium id (``LunarLander-v3``,
-    ``BipedalWalker-v3``, ...) runs in Gymnasium's ``"sync"`` (default) or ``"async"`` vector env behind
-    ``gymnasium.wrappers.vector.NumpyToTorch``.
-    """
-    if env_id not in gym.registry:
-        raise ValueError(f"unknown env id {env_id!r}; `metarl-gym envs` lists the MetaRL ids, gym.pprint_registry() all")
-    spec = gym.spec(env_id)
-    if vectorization_mode in (None, "vector_entry_point") and spec.vector_entry_point is not None and _is_torch_entry(spec):
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", device=device, **kwargs)
-    if vectorization_mode == "vector_entry_point":
-        raise ValueError(f"{env_id} has no torch vector entry point; use vectorization_mode 'sync' or 'async'")
-    from gymnasium.wrappers.vector import NumpyToTorch
-
-    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vectorization_mode or "sync", **kwargs)
-    return NumpyToTorch(env, device=device)
-
-
-def _is_torch_entry(spec) -> bool:
-    entry = spec.vector_entry_point
-    if isinstance(entry, str):
-        from gymnasium.envs.registration import load_env_creator
-
-        entry = load_env_creator(entry)
-    return isinstance(entry, type) and issubclass(entry, TorchVectorEnv)
 
 
 @torch.no_grad()
@@ -126,7 +95,7 @@ def rollout(
     device until the end.
 
     Args:
-        env: a vector env returning torch tensors (see :func:`make_env`).
+        env: a vector env returning torch tensors (see :func:`metarl_gym.envs.make`).
         policy: the batched policy.
         params: ``[pop, policy.num_params]``.
         num_episodes: episodes per individual, a multiple of ``copies``.
@@ -152,7 +121,9 @@ def rollout(
 
     Returns:
         fitness ``[pop]`` float32, and if ``return_stats`` ``{"env_steps": int, "episodes": int,
-        "num_nonfinite": int, "engine": "loop" | "blocked"}`` (env steps of rows still in their lifetime).
+        "num_nonfinite": int, "engine": "loop" | "blocked", "episode_returns": [pop, num_episodes] float64}``
+        (env steps of rows still in their lifetime; an individual's episode returns, its copies' lifetimes one
+        after another).
     """
     pop = params.shape[0] if isinstance(params, Tensor) and params.ndim == 2 else None
     check_params(params, policy.num_params)
@@ -193,11 +164,12 @@ def rollout(
             env, policy, params, num_episodes=num_episodes, seed=seed, tasks=tasks, early_stop=early_stop,
         ))
     failed_individuals = failed.view(pop, copies).any(dim=1)
-    fitness = (returns.view(pop, copies).sum(dim=1) / num_episodes).to(torch.float32)
+    episode_returns = returns.reshape(pop, num_episodes)  # row-major: copy c's episode e is column c * E + e
+    fitness = (episode_returns.sum(dim=1) / num_episodes).to(torch.float32)
     fitness = torch.where(failed_individuals, -math.inf, fitness)
     if return_stats:
         stats = {"env_steps": int(env_steps), "episodes": int(episodes), "num_nonfinite": int(failed_individuals.sum()),
-                 "engine": chosen}
+                 "engine": chosen, "episode_returns": episode_returns}
         return fitness, stats
     return fitness
 

@@ -22,7 +22,6 @@ change between a stop and a resume, except ``generations`` (to extend a run).
 
 from __future__ import annotations
 
-import inspect
 import math
 import secrets
 import signal
@@ -35,16 +34,16 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..agents import policy_class
 from ..config import ConfigError, check_resume_config, resolve_evolve_config
+from ..distributed import build_backend
 from ..errors import UserError
 from ..run_dir import RunDir
 from . import STRATEGIES
-from .rollout import EarlyStop, rollout
+from .evaluate import build_env, build_policy
 
 METRIC_COLUMNS = ["generation", "best", "mean", "median", "worst", "best_ever", "num_nonfinite", "env_steps", "wall_s"]
 
-__all__ = ["EvolutionRun", "RunInterrupted", "build_env", "build_policy", "build_strategy", "evaluation_seed", "evolve", "resume"]
+__all__ = ["EvolutionRun", "RunInterrupted", "build_strategy", "evolve", "resume"]
 
 
 class RunInterrupted(UserError):
@@ -53,35 +52,6 @@ class RunInterrupted(UserError):
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.signum = signum
-
-
-def build_env(config: dict[str, Any], num_envs: int | None, *, render_mode: str | None = None):
-    """The env of ``config["env"]`` through :func:`metarl_gym.envs.make`: a torch vector env of ``num_envs``
-    rows (velocity-masked / reservoir-encoded if asked), or one numpy env for ``num_envs=None``."""
-    from ..envs.make import make
-
-    env_cfg = config["env"]
-    kwargs = dict(env_cfg.get("kwargs") or {})
-    if render_mode is not None:
-        kwargs["render_mode"] = render_mode
-    try:
-        return make(
-            env_cfg["id"], num_envs, device=config["device"], vectorization_mode=env_cfg.get("vectorization_mode"),
-            mask_velocity=env_cfg.get("mask_velocity", False), reservoir=env_cfg.get("reservoir"), **kwargs,
-        )
-    except UserError as err:
-        raise UserError(f"config section 'env': {err}") from None
-
-
-def build_policy(config: dict[str, Any], env):
-    """The policy of ``config["policy"]`` for the spaces of ``env``."""
-    cls = policy_class(config["policy"]["name"])
-    space = getattr(env, "single_observation_space", env.observation_space)
-    action_space = getattr(env, "single_action_space", env.action_space)
-    try:
-        return cls(space, action_space, **config["policy"]["kwargs"])
-    except (TypeError, ValueError) as err:
-        raise ConfigError("policy.kwargs", str(err)) from None
 
 
 def build_strategy(config: dict[str, Any], num_params: int):
@@ -93,27 +63,6 @@ def build_strategy(config: dict[str, Any], num_params: int):
         if isinstance(err, UserError):
             raise
         raise ConfigError("strategy.kwargs", str(err)) from None
-
-
-def evaluation_seed(run_seed: int, generation: int) -> int:
-    """The env / policy seed of one generation's evaluation (a function of the run seed and the generation)."""
-    return (run_seed * 1_000_003 + generation * 7_919) % (2**31 - 1)
-
-
-def _engine_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-    """rollout.engine / block_size / compile for :func:`rollout` (only the non-default ones while rollout lacks
-    them: CONTRACTS §2)."""
-    r = config["rollout"]
-    wanted = {"engine": r["engine"], "block_size": r["block_size"], "compile": r["compile"]}
-    accepted = inspect.signature(rollout).parameters
-    out = {}
-    for key, value in wanted.items():
-        default = {"engine": "auto", "block_size": None, "compile": "auto"}[key]
-        if key in accepted:
-            out[key] = value
-        elif value != default:
-            raise ConfigError(f"rollout.{key}", f"this version's rollout() has no {key} option; leave it at {default!r}")
-    return out
 
 
 class _StopSignals:
@@ -148,21 +97,10 @@ class EvolutionRun:
         self.config = config
         self.run_dir = run_dir
         probe = build_env(config, 1)
-        self.policy = build_policy(config, probe)
+        self.policy = build_policy(config, probe)  # (the backend builds its own; this one sizes the genome)
         probe.close()
-        self.plastic = bool(getattr(self.policy, "plastic", False))
-        pop = config["strategy"]["pop_size"]
-        # Static policies play their episodes side by side; plastic ones play them in sequence (one lifetime).
-        self.copies = 1 if self.plastic else config["episodes"]
-        # backend ray, or a fixed slicing (distributed.slice_size) evaluated slice by slice here: the evaluator of
-        # metarl_gym.distributed; a local run with slice_size gives exactly the Ray run's fitness
-        self.distributed = config["distributed"]["backend"] != "local" or config["distributed"]["slice_size"] is not None
-        self.env = None if self.distributed else build_env(config, pop * self.copies)
         self.strategy = build_strategy(config, self.policy.num_params)
-        early_stop = config["rollout"]["early_stop"]
-        self.early_stop = EarlyStop(**early_stop) if early_stop else None
-        self.engine_kwargs = _engine_kwargs(config)
-        self._evaluator = None
+        self.backend = None  # local or Ray (metarl_gym.distributed), started at the first evaluation
         self.generation = 0
         self.env_steps = 0
         self.wall_s = 0.0
@@ -172,35 +110,16 @@ class EvolutionRun:
 
     # ---------------------------------------------------------------- evaluation
     def evaluate(self, params: torch.Tensor, generation: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Fitness ``[pop]`` of ``params [pop, D]`` at ``generation`` and rollout's stats dict.
-
-        ``distributed.backend: local`` calls :func:`rollout` here; ``ray`` (or a set ``distributed.slice_size``)
-        hands the population to :func:`metarl_gym.distributed.build_evaluator`'s evaluator (ray is imported only
-        for ``ray``).
-        """
-        if self.distributed:
-            if self._evaluator is None:
-                from ..distributed import build_evaluator
-
-                self._evaluator = build_evaluator(self.config)
-            return self._evaluator.evaluate(params, generation)
-        return rollout(
-            self.env,
-            self.policy,
-            params,
-            num_episodes=self.config["episodes"],
-            seed=evaluation_seed(self.config["seed"], generation),
-            early_stop=self.early_stop,
-            return_stats=True,
-            **self.engine_kwargs,
-        )
+        """Fitness ``[pop]`` of ``params [pop, D]`` at ``generation`` and the evaluation's stats, through the
+        ``distributed.backend`` (:func:`metarl_gym.distributed.build_backend`; Ray is imported only for ``ray``)."""
+        if self.backend is None:
+            self.backend = build_backend(self.config)
+        return self.backend.evaluate(params, generation)
 
     def close(self) -> None:
-        if self._evaluator is not None:
-            self._evaluator.close()
-            self._evaluator = None
-        if self.env is not None:
-            self.env.close()
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None

@@ -13,8 +13,9 @@ import torch
 
 import metarl_gym  # noqa: F401
 from metarl_gym.config import apply_overrides, load_yaml, resolve_evolve_config
-from metarl_gym.evolution.rollout import rollout
-from metarl_gym.evolution.runner import build_env, build_policy, build_strategy, evaluation_seed, evolve
+from metarl_gym.evolution.evaluate import Evaluator
+from metarl_gym.evolution.runner import build_strategy, evolve
+from metarl_gym.keys import key
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +31,9 @@ def one_thread():
 
 
 def _score(config: dict, params: torch.Tensor, lifetimes: int, seed: int = 12345) -> float:
-    env = build_env(config, lifetimes)
-    policy = build_policy(config, env)
-    returns = rollout(env, policy, params.reshape(1, -1).expand(lifetimes, -1), num_episodes=config["episodes"], seed=seed)
-    env.close()
+    evaluator = Evaluator(config)
+    returns, _ = evaluator.evaluate(params.reshape(1, -1).expand(lifetimes, -1), key(seed, torch.arange(lifetimes)))
+    evaluator.close()
     return float(returns.mean())
 
 
@@ -50,15 +50,14 @@ def test_hebbian_cartpole_solves_from_random_weights(tmp_path, one_thread):
     updates of generations 59 and 65-69 all scored 500.0 here (generation 64's 487.9).
     """
     config = resolve_evolve_config(apply_overrides(load_yaml(EXAMPLES / "hebbian_cartpole.yaml"), ["seed=1"]))
-    env = build_env(config, config["strategy"]["pop_size"])
-    policy = build_policy(config, env)
-    strategy = build_strategy(config, policy.num_params)
+    evaluator = Evaluator(config)
+    strategy = build_strategy(config, evaluator.policy.num_params)
     generations = config["generations"]
     best_mean, chosen = -float("inf"), None
     for generation in range(generations):  # what `metarl-gym evolve` runs, with the ES mean kept per generation
         center = strategy.center.clone()
         params = strategy.ask()
-        fitness = rollout(env, policy, params, num_episodes=config["episodes"], seed=evaluation_seed(config["seed"], generation))
+        fitness, _ = evaluator.evaluate_generation(params, generation)
         strategy.tell(params, fitness)
         if generation >= generations - 10 and float(fitness.mean()) > best_mean:
             best_mean, chosen = float(fitness.mean()), center
@@ -87,7 +86,7 @@ def test_learned_rule_ga_learns_within_lifetime(tmp_path, one_thread):
     best_ever = [float(r.split(",")[header.index("best_ever")]) for r in rows[1:]]
     assert best_ever[-1] > best_ever[0]
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["params"]
-    policy = build_policy(config, build_env(config, 1))
+    policy = Evaluator(config).policy
     # 400 lifetimes: the gain is ~+25 with a per-lifetime std of ~90, so 100 lifetimes (s.e. ~9) left the
     # 3 s.e. bar within noise of the measured gain (a CI run failed at +22.4 +- 9.2)
     lifetimes = 400

@@ -7,7 +7,7 @@ import time
 import torch
 
 from metarl_gym.config import resolve_evolve_config
-from metarl_gym.evolution.runner import build_env, build_policy
+from metarl_gym.evolution.evaluate import build_env, build_policy
 
 
 def evolve_config(env_id, *, env_kwargs=None, policy=None, episodes=1, pop=6, distributed=None, seed=3):

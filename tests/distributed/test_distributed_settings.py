@@ -2,9 +2,8 @@
 
 import pytest
 
-from metarl_gym.distributed import DEFAULTS, resolve_distributed, slice_bounds, slice_seed, slice_size_for
+from metarl_gym.distributed import DEFAULTS, resolve_distributed, slice_bounds, slice_size_for
 from metarl_gym.errors import UserError
-from metarl_gym.evolution.runner import evaluation_seed
 
 
 def test_defaults_fill_every_key():
@@ -37,10 +36,3 @@ def test_slices_cover_the_population_in_order():
     assert slice_size_for(resolve_distributed({"backend": "ray", "num_workers": 3}), 10) == 4  # ceil(10 / 3)
     assert slice_size_for(resolve_distributed({"backend": "local", "num_workers": 3}), 10) == 10  # the runner's one rollout
     assert slice_size_for(resolve_distributed({"slice_size": 7, "num_workers": 3}), 10) == 7
-
-
-def test_first_slice_has_the_runners_seed_and_rows_keep_their_offset():
-    assert slice_seed(5, 2, 0, 3) == evaluation_seed(5, 2)
-    # row r of the whole batch is seeded evaluation_seed + r by Gymnasium-style vector envs: the slice starting
-    # at individual 4 with 3 rows per individual starts at row 12
-    assert slice_seed(5, 2, 4, 3) == evaluation_seed(5, 2) + 12

@@ -101,9 +101,9 @@ def test_evolve_on_ray_equals_local_and_resumes_after_sigkill(ray_local, tmp_pat
     assert best(killed)["fitness"] == best(tmp_path / "local")["fitness"]
 
 
-def test_torch_env_run_on_ray_equals_the_local_run_with_the_same_slices(ray_local, tmp_path):
-    """A torch env and a Hebbian policy draw every row from one generator: the slicing fixes the fitness, so
-    backend local with distributed.slice_size reproduces the Ray run (and the plain local run differs)."""
+def test_torch_env_run_is_the_same_local_sliced_and_on_ray(ray_local, tmp_path):
+    """Issue 18's regression: a Hebbian policy (random initial weights) on a torch env gave other metrics with
+    distributed.slice_size or on Ray. Individuals are keyed by (run seed, generation, index): all runs agree."""
     config = {
         "env": {"id": "MetaRL/Pendulum-v0", "kwargs": {"max_episode_steps": 30}},
         "policy": {"name": "hebbian", "kwargs": {"rule": "ABCD_lr", "hidden_sizes": [4], "init_weights": "uni", "output": "tanh"}},
@@ -117,7 +117,6 @@ def test_torch_env_run_on_ray_equals_the_local_run_with_the_same_slices(ray_loca
     evolve = ["evolve", str(path), "--no-progress"]
     assert main(evolve + ["--run-dir", str(tmp_path / "plain")]) == 0
     assert main(evolve + ["--run-dir", str(tmp_path / "sliced"), "distributed.slice_size=3"]) == 0
-    assert main(evolve + ["--run-dir", str(tmp_path / "ray"), "distributed.slice_size=3"] + RAY) == 0
-    assert metrics_rows(tmp_path / "ray") == metrics_rows(tmp_path / "sliced")
-    assert torch.equal(best(tmp_path / "ray")["params"], best(tmp_path / "sliced")["params"])
-    assert metrics_rows(tmp_path / "plain") != metrics_rows(tmp_path / "sliced")
+    assert main(evolve + ["--run-dir", str(tmp_path / "ray")] + RAY) == 0  # ceil(8 / 2) per worker
+    assert metrics_rows(tmp_path / "ray") == metrics_rows(tmp_path / "plain") == metrics_rows(tmp_path / "sliced")
+    assert torch.equal(best(tmp_path / "ray")["params"], best(tmp_path / "plain")["params"])

@@ -63,6 +63,7 @@ def test_copies_tasks_and_early_stop_agree():
                               engine="loop", return_stats=True)
         got, b = rollout(env, policy, params, num_episodes=3, seed=1, tasks=tasks, early_stop=early_stop,
                          block_size=5, return_stats=True)
+        assert torch.equal(a.pop("episode_returns"), b.pop("episode_returns"))
         assert b["engine"] == "blocked" and torch.equal(got, expected) and a == {**b, "engine": "loop"}
     assert a["env_steps"] < 12 * 60  # early stop did end episodes
 

@@ -10,7 +10,8 @@ import torch
 import metarl_gym  # noqa: F401
 from metarl_gym.agents.base import Policy
 from metarl_gym.agents.mlp import MLPPolicy
-from metarl_gym.evolution.rollout import EarlyStop, make_env, rollout
+from metarl_gym.envs import make as make_env
+from metarl_gym.evolution.rollout import EarlyStop, rollout
 from metarl_gym.keys import row_keys
 
 
@@ -85,8 +86,11 @@ def test_sequential_episodes_count_per_row():
     env = make_env("MetaRL/Pendulum-v0", 3, max_episode_steps=7)
     policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[4])
     fitness, stats = rollout(env, policy, torch.zeros(3, policy.num_params), num_episodes=4, seed=0, return_stats=True)
+    episode_returns = stats.pop("episode_returns")
     assert stats == {"env_steps": 3 * 4 * 7, "episodes": 12, "num_nonfinite": 0, "engine": "loop"}
-    assert torch.isfinite(fitness).all()
+    assert torch.isfinite(fitness).all() and episode_returns.shape == (3, 4)
+    torch.testing.assert_close(episode_returns.mean(dim=1).float(), fitness)
+    assert len(set(episode_returns[0].tolist())) == 4  # four different episodes, each with its own return
 
 
 def test_same_seed_same_fitness_and_gymnasium_ids_without_torch_twin():

@@ -140,7 +140,7 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
 
         Args:
             seed: row ``i`` draws its starting noise from ``np_random(seed + i)`` (an int) or ``np_random(seed[i])``
-                (N non-negative ints, as Gymnasium's vector envs).
+                (N ints, one per row, as Gymnasium's vector envs; taken modulo 2**63).
             options: ``reset_mask`` (bool ``[N]``) and/or ``morphology`` (a name or N names, applied to the reset
                 rows before they restart).
 
@@ -152,9 +152,12 @@ class BulletLocomotionVectorEnv(TorchVectorEnv):
         if options.get("state") is not None:
             raise ValueError("pybullet envs take no 'state' reset option; the start state is the XML pose plus noise")
         if seed is not None:
-            seeds = [int(seed) + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) else [int(x) for x in seed]
+            if isinstance(seed, (int, np.integer)):
+                seeds = [int(seed) + i for i in range(self.num_envs)]
+            else:  # per-row keys (any int64): numpy seeds are non-negative
+                seeds = [int(x) % 2**63 for x in seed]
             if len(seeds) != self.num_envs or min(seeds) < 0:
-                raise ValueError(f"seed must be a non-negative int or {self.num_envs} non-negative ints, got {seed!r}")
+                raise ValueError(f"seed must be a non-negative int or {self.num_envs} ints (one per row), got {seed!r}")
             self.row_rngs = [seeding.np_random(x)[0] for x in seeds]
         if morphology is not None:
             if self.morphology_cycle is not None:

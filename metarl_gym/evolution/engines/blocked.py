@@ -87,7 +87,7 @@ def run_blocked(
         block is padded with copies of the last row when compiling, so every block has one shape and compiles once).
 
     Returns:
-        ``(returns [N] float64, failed [N] bool, env_steps, episodes)``, the last two as 0-d int64 tensors.
+        ``(returns [N, 1] float64, failed [N] bool, env_steps, episodes)``, the last two as 0-d int64 tensors.
     """
     pop, n = params.shape[0], env.num_envs
     copies = n // pop
@@ -147,7 +147,7 @@ def run_blocked(
         failed_all[lo:hi] = failed[:real]
         env_steps += lived[:real].sum()
     episodes = torch.full((), n, dtype=torch.int64, device=device)  # every row ends its one episode
-    return returns, failed_all, env_steps, episodes
+    return returns[:, None], failed_all, env_steps, episodes
 
 
 class _Steps:

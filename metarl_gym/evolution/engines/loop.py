@@ -27,8 +27,8 @@ def run_loop(
     Args: as :func:`~metarl_gym.evolution.rollout.rollout` (already checked there).
 
     Returns:
-        ``(returns [N] float64 summed over each row's episodes, failed [N] bool, env_steps, episodes)``, the
-        last two as 0-d int64 tensors on the device (read once by the caller: no per-step host sync).
+        ``(returns [N, episodes per row] float64, failed [N] bool, env_steps, episodes)``, the last two as 0-d
+        int64 tensors on the device (read once by the caller: no per-step host sync).
     """
     pop, n = params.shape[0], env.num_envs
     copies = n // pop
@@ -52,7 +52,8 @@ def run_loop(
         reset_options["tasks"] = {k: v.clone() for k, v in base.tasks.items()}
     state = policy.initial_state(row_params, keys)
 
-    returns = torch.zeros(n, dtype=torch.float64, device=device)
+    returns = torch.zeros(n, episodes_per_row, dtype=torch.float64, device=device)
+    current = torch.zeros(n, dtype=torch.float64, device=device)  # return of each row's running episode
     episodes = torch.zeros(n, dtype=torch.int64, device=device)
     alive = torch.ones(n, dtype=torch.bool, device=device)
     failed = nonfinite_params(row_params)
@@ -71,7 +72,7 @@ def run_loop(
         obs, rewards, terminated, truncated, _ = env.step(actions)
         rewards = rewards.to(device)
         env_steps += alive.sum()
-        returns += torch.where(alive, rewards.to(torch.float64), 0.0)
+        current += torch.where(alive, rewards.to(torch.float64), 0.0)
         state = policy.learn(row_params, state, rewards)
         env_done = (terminated | truncated).to(device)
         done = env_done
@@ -86,7 +87,11 @@ def run_loop(
             alive &= ~done
             continue
         if bool(done.any()):  # restarts need the mask on the host: one sync per step for multi-episode rows
-            episodes += (done & alive).long()
+            finished = done & alive
+            column = episodes.clamp(max=episodes_per_row - 1)[:, None]
+            returns.scatter_(1, column, torch.where(finished, current, returns.gather(1, column)[:, 0])[:, None])
+            current = torch.where(finished, 0.0, current)
+            episodes += finished.long()
             alive &= episodes < episodes_per_row
             episode_steps = torch.where(done, 0, episode_steps)
             negative_run = torch.where(done, 0, negative_run)
@@ -97,6 +102,8 @@ def run_loop(
                     base.set_tasks(reset_options["tasks"], env_done)
             if bool(restart.any()):
                 obs, _ = env.reset(options={**reset_options, "reset_mask": restart})
+    if episodes_per_row == 1:
+        returns[:, 0] = current
     bad_state = nonfinite_state(policy, state)
     if bad_state is not None:
         failed |= bad_state
