@@ -97,15 +97,14 @@ def _tmp_name(path: Path) -> Path:
 def atomic_file(path: str | Path, before_replace: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Yield a new temporary path next to ``path``; on success fsync it and rename it over ``path``.
 
-    The temporary file is created empty, exclusively and without following symlinks, so a writer that opens
-    it by name writes into this new file only. ``before_replace(tmp)`` runs after the fsync, before the rename
-    (RunDir records the file's sha256 there). On an exception the temporary file is removed and ``path`` is
-    untouched.
+    The temporary name is unpredictable (pid and a random token), so no symlink can be planted there in
+    advance; :func:`open_new` creates it exclusively. ``before_replace(tmp)`` runs after the fsync, before the
+    rename (RunDir records the file's sha256 there). On an exception the temporary file is removed and ``path``
+    is untouched.
     """
     path = Path(path)
     tmp = _tmp_name(path)
     try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o644))
         yield tmp
         fd = os.open(tmp, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
         try:
@@ -122,9 +121,14 @@ def atomic_file(path: str | Path, before_replace: Callable[[Path], None] | None 
     fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def open_new(path: Path):
+    """``open(path, "wb")`` for a file that must not exist yet, never through a symlink (``O_EXCL | O_NOFOLLOW``)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o644), "wb")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, before_replace: Callable[[Path], None] | None = None) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_file`)."""
-    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+    with atomic_file(path, before_replace) as tmp, open_new(tmp) as f:
         f.write(data)
 
 
@@ -603,8 +607,7 @@ class RunDir:
         self._check_name(name)
         with self._writing(name, len(data)):
             self.path(name).parent.mkdir(parents=True, exist_ok=True)
-            with atomic_file(self.path(name), self._before_replace(name)) as tmp, open(tmp, "wb") as f:
-                f.write(data)
+            atomic_write_bytes(self.path(name), data, self._before_replace(name))
 
     @contextlib.contextmanager
     def atomic_path(self, name: str) -> Iterator[Path]:
@@ -778,8 +781,8 @@ class RunDir:
             )
         kept = lines[: rows + 1] if lines else []
         data = "".join(line + "\n" for line in kept).encode()
-        with self._writing(self.METRICS, len(data)), atomic_file(path) as tmp:
-            tmp.write_bytes(data)
+        with self._writing(self.METRICS, len(data)):
+            atomic_write_bytes(path, data)
         self._columns = None
         self._record(self.METRICS)
 
