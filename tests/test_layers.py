@@ -40,14 +40,7 @@ CROSSING = {
 }
 """Modules (and packages, with everything below them) that may import envs or agents from outside them."""
 
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    # Issue 18 (the lead's part, "one evaluation path"): distributed/ is to become a backend of evolution/evaluate.py
-    # with no building or seeding of its own. Until then slices.py imports the runner's builders (inside functions),
-    # closing a cycle runner -> distributed -> runner, and imports envs.base. Remove these entries with that change;
-    # test_known_exceptions_are_still_needed fails as soon as one is no longer used.
-    ("metarl_gym.distributed.slices", "metarl_gym.evolution.runner"): "cycle runner <-> distributed",
-    ("metarl_gym.distributed.slices", "metarl_gym.envs.base"): "distributed builds / inspects envs itself",
-}
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 """(importer, imported) edges tolerated for now, each with the reason; kept out of every check below."""
 
 
