@@ -99,8 +99,8 @@ def _encode(value: Any, path: str, memo: dict[int, str]) -> Any:
     if type(value) in (list, tuple):
         memo[id(value)] = path
         items = [_encode(v, f"{path}[{i}]", memo) for i, v in enumerate(value)]
-        if any(item is _SKIP for item in items):
-            raise TypeError(f"cma state {path}: a {type(value).__name__} holding code")
+        if any(item is _SKIP or _is_object_node(item) for item in items):
+            raise TypeError(f"cma state {path}: a {type(value).__name__} holding code or cma objects")
         return {"t": type(value).__name__, "v": items}
     if type(value) is dict:
         memo[id(value)] = path
@@ -108,6 +108,8 @@ def _encode(value: Any, path: str, memo: dict[int, str]) -> Any:
         if not all(type(k) in _PLAIN or type(k) is tuple and all(type(x) in _PLAIN for x in k) for k in keys):
             raise TypeError(f"cma state {path}: dict keys must be plain values or tuples of them")
         items = [_encode(value[k], f"{path}[{k!r}]", memo) for k in keys]
+        if any(_is_object_node(item) for item in items):
+            raise TypeError(f"cma state {path}: a dict holding cma objects")
         kept = [(k, v) for k, v in zip(keys, items) if v is not _SKIP]
         return {"t": "dict", "k": [{"t": "tuple", "v": list(k)} if type(k) is tuple else k for k, _ in kept],
                 "v": [v for _, v in kept], "partial": len(kept) < len(keys)}
@@ -115,6 +117,11 @@ def _encode(value: Any, path: str, memo: dict[int, str]) -> Any:
         memo[id(value)] = path
         return {"t": "object", "class": type(value).__name__, "v": _encode_attrs(value, path, memo)}
     raise TypeError(f"cma state {path}: unsupported type {type(value).__module__}.{type(value).__name__}")
+
+
+def _is_object_node(node: Any) -> bool:
+    """Objects are restored into the new instance's attributes only, not inside lists or dicts."""
+    return isinstance(node, dict) and node.get("t") == "object"
 
 
 class _Skip:
@@ -342,7 +349,10 @@ class CMAES(Strategy):
         self._pending = None if pending is None else pending.cpu().double().clone()
 
     def _nonfinite_state(self, state: dict[str, Any]) -> list[str]:
-        bad = super()._nonfinite_state({k: v for k, v in state.items() if k not in ("cma", "randn")})
+        bad = super()._nonfinite_state(state)
+        pending = state.get("pending")
+        if isinstance(pending, Tensor) and not bool(torch.isfinite(pending).all()):
+            bad.append("pending")
         tree = state.get("cma")
         if isinstance(tree, dict):
             for path in _CORE:
