@@ -106,7 +106,15 @@ def env_section(default_id: Any = "MetaRL/CartPole-v1") -> Section:
         "mask_velocity": Bool(False),
         "vectorization_mode": Str(None, choices=["vector_entry_point", "sync", "async"]),
         "reservoir": AnyValue(None, doc="ReservoirEncoder arguments, checked by metarl_gym.envs.make"),
+        "morphologies": AnyValue(None, check=_check_morphologies, doc="one lifetime per (individual, morphology)"),
     })
+
+
+def _check_morphologies(value: Any, path: str) -> list[str]:
+    """``env.morphologies``: a non-empty list of distinct names (each checked by the env when it is built)."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value) or len(set(value)) != len(value):
+        raise ConfigError(path, f"must be null or a non-empty list of distinct morphology names, e.g. [standard, damaged_right]; got {value!r}")
+    return list(value)
 
 
 DISTRIBUTED_SECTION = Section({

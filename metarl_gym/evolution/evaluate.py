@@ -14,6 +14,11 @@ many Ray workers share it.
 **Lifetimes.** ``episodes`` episodes per individual: a static policy plays them side by side (``episodes`` rows,
 one episode each, so the blocked engine can run them); a plastic policy plays them one after another in one row
 (its lifetime: what it learnt carries over).
+
+**Morphologies.** With ``env.morphologies: [a, b, ...]`` (envs with a ``morphology`` argument, e.g. the pybullet
+Ant) every individual lives the above once per morphology, each a lifetime of its own (fresh initial weights, as
+the Hebbian seed scores its Ants), and its fitness is the mean over them; :func:`per_morphology` splits
+the episode returns back per morphology.
 """
 
 from __future__ import annotations
@@ -38,6 +43,17 @@ from .rollout import EarlyStop, rollout
 def generation_keys(run_seed: int, generation: int, start: int, count: int, device=None) -> Tensor:
     """``[count]`` int64 keys of individuals ``start .. start + count - 1`` of ``generation``."""
     return rk.key(int(run_seed), int(generation), torch.arange(start, start + count, device=device))
+
+
+def per_morphology(config: dict[str, Any], episode_returns: Tensor) -> dict[str, Tensor]:
+    """``{morphology: [k]}``: each individual's mean return on each of ``env.morphologies``, from the
+    ``episode_returns [k, episodes * len(morphologies)]`` of an evaluation (the morphologies' episodes are
+    contiguous column blocks); ``{}`` without morphologies."""
+    names = config["env"].get("morphologies") or []
+    if not names:
+        return {}
+    blocks = episode_returns.reshape(episode_returns.shape[0], len(names), int(config["episodes"]))
+    return {name: blocks[:, m].mean(dim=1) for m, name in enumerate(names)}
 
 
 def build_env(config: dict[str, Any], num_envs: int | None, *, render_mode: str | None = None):
@@ -76,7 +92,9 @@ class Evaluator:
 
     Attributes:
         policy: the batched policy.
-        copies: env rows per individual (``episodes`` for static policies, 1 for plastic ones).
+        copies: env rows per individual (``episodes`` for static policies, 1 for plastic ones; times the number
+            of ``env.morphologies``).
+        num_episodes: episodes per individual (``episodes`` times the number of morphologies).
     """
 
     def __init__(self, config: dict[str, Any]):
@@ -89,17 +107,30 @@ class Evaluator:
         self.reuse_envs = isinstance(probe.unwrapped, TorchVectorEnv)
         probe.close()
         self.episodes = int(config["episodes"])
-        self.copies = 1 if getattr(self.policy, "plastic", False) else self.episodes
+        self.morphologies = list(config["env"].get("morphologies") or [])
+        if self.morphologies and "morphology" in (config["env"].get("kwargs") or {}):
+            raise UserError("config section 'env': set env.morphologies (one lifetime on each) or env.kwargs.morphology, not both")
+        lifetimes = max(1, len(self.morphologies))  # per individual
+        # rows per individual: a static policy's episodes side by side, a plastic one's in one row; per morphology
+        self.copies = (1 if getattr(self.policy, "plastic", False) else self.episodes) * lifetimes
+        self.num_episodes = self.episodes * lifetimes
         r = config["rollout"]
         self.early_stop = EarlyStop(**r["early_stop"]) if r.get("early_stop") else None
         self.engine = {"engine": r["engine"], "block_size": r["block_size"], "compile": r["compile"]}
         self._envs: dict[int, Any] = {}
 
     def env_for(self, individuals: int):
-        """The env batch of ``individuals * copies`` rows."""
+        """The env batch of ``individuals * copies`` rows (row r of an individual on morphology
+        ``r // (copies / len(morphologies))``)."""
         rows = individuals * self.copies
         if rows not in self._envs:
-            self._envs[rows] = build_env(self.config, rows)
+            config = self.config
+            if self.morphologies:
+                per = self.copies // len(self.morphologies)
+                names = [self.morphologies[(r % self.copies) // per] for r in range(rows)]
+                env_cfg = config["env"]
+                config = {**config, "env": {**env_cfg, "kwargs": {**(env_cfg.get("kwargs") or {}), "morphology": names}}}
+            self._envs[rows] = build_env(config, rows)
         return self._envs[rows]
 
     def evaluate(self, params: Tensor, keys: Tensor) -> tuple[Tensor, dict[str, Any]]:
@@ -107,7 +138,7 @@ class Evaluator:
         rollout's stats (``episode_returns [k, episodes]`` among them)."""
         env = self.env_for(params.shape[0])
         try:
-            return rollout(env, self.policy, params, num_episodes=self.episodes, seed=keys.to(params.device),
+            return rollout(env, self.policy, params, num_episodes=self.num_episodes, seed=keys.to(params.device),
                            early_stop=self.early_stop, return_stats=True, **self.engine)
         finally:
             if not self.reuse_envs:
@@ -184,4 +215,4 @@ def load_solution(run_dir: str | Path) -> tuple[dict[str, Any], Tensor]:
     return config, params.reshape(-1).to(config["device"])
 
 
-__all__ = ["Evaluator", "build_env", "build_policy", "generation_keys", "load_solution", "score"]
+__all__ = ["Evaluator", "build_env", "build_policy", "generation_keys", "load_solution", "per_morphology", "score"]

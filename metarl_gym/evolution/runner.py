@@ -39,7 +39,7 @@ from ..distributed import build_backend
 from ..errors import UserError
 from ..run_dir import RunDir
 from . import STRATEGIES
-from .evaluate import build_env, build_policy
+from .evaluate import build_env, build_policy, per_morphology
 
 METRIC_COLUMNS = ["generation", "best", "mean", "median", "worst", "best_ever", "num_nonfinite", "env_steps", "wall_s"]
 
@@ -239,6 +239,9 @@ class EvolutionRun:
         nonfinite = stats.get("num_nonfinite", metrics.get("num_nonfinite", 0))
         metrics = {**metrics, "generation": self.generation, "num_nonfinite": int(nonfinite),
                    "env_steps": self.env_steps, "wall_s": round(self.wall_s, 3)}
+        for name, returns in per_morphology(self.config, stats["episode_returns"]).items():
+            metrics[f"mean_{name}"] = float(returns.mean())  # the population's mean and best on each morphology
+            metrics[f"best_{name}"] = float(returns.max())
         extras = sorted(k for k in metrics if k not in METRIC_COLUMNS)
         self.run_dir.append_metrics(metrics, columns=METRIC_COLUMNS + extras)
         self._log_tensorboard(metrics)
