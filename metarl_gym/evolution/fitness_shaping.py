@@ -87,18 +87,21 @@ def centered_ranks(fitness: Tensor) -> Tensor:
 def standardize(fitness: Tensor, eps: float = 1e-8) -> Tensor:
     """``(f - mean) / std`` with the population std (numpy's default, ddof = 0).
 
-    A zero std (all values equal) gives all zeros instead of raising, so an update from it is a no-op.
+    A zero std (all values equal) gives all zeros instead of raising, so an update from it is a no-op. The
+    arithmetic is done in float64, so float32 fitness near float32's limits (returns of ``1e38``) cannot overflow
+    the mean or the std into inf / NaN.
 
     Args:
         fitness: ``[pop]`` finite fitness values.
         eps: stds at or below this are treated as zero.
 
     Returns:
-        ``[pop]`` standardised fitness.
+        ``[pop]`` standardised fitness (``fitness``' dtype, finite).
     """
-    centred = fitness - fitness.mean()
-    std = fitness.std(correction=0) if fitness.shape[0] > 1 else torch.zeros_like(fitness[0])
-    return torch.where(std > eps, centred / std.clamp_min(eps), torch.zeros_like(centred))
+    x = fitness.double() if fitness.dtype != torch.float64 and fitness.device.type != "mps" else fitness
+    centred = x - x.mean()
+    std = x.std(correction=0) if x.shape[0] > 1 else torch.zeros_like(x[0])
+    return torch.where(std > eps, centred / std.clamp_min(eps), torch.zeros_like(centred)).to(fitness.dtype)
 
 
 def l2_penalty(fitness: Tensor, params: Tensor, coeff: float) -> Tensor:

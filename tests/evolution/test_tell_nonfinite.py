@@ -12,6 +12,7 @@ import torch
 from metarl_gym.cli import main
 from metarl_gym.errors import UserError
 from metarl_gym.evolution import CMAES, GA, STRATEGIES, OpenAIES
+from metarl_gym.evolution import fitness_shaping as fs
 
 KWARGS = {"ga": {"mutation_std": 0.1}, "openai_es": {"lr": 0.1, "sigma": 0.1}, "cma_es": {"sigma0": 0.3}}
 NAMES = sorted(STRATEGIES)
@@ -180,3 +181,18 @@ def test_cli_refuses_init_std_1e300_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "init_std=1e+300 is too large" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r" / "best.pt").exists()
+
+
+def test_standardize_does_not_overflow_near_float32_limits():
+    shaped = fs.standardize(torch.tensor([3e38, 3e38, -3e38]))
+    assert shaped.dtype == torch.float32 and torch.isfinite(shaped).all()
+    assert shaped.tolist() == pytest.approx([2**-0.5, 2**-0.5, -(2**0.5)])
+
+
+@pytest.mark.parametrize("shaping", ["standardize", "centered_ranks_standardize"])
+def test_openai_es_with_huge_returns_keeps_a_finite_mean(shaping):
+    es = OpenAIES(4, pop_size=6, seed=0, fitness_shaping=shaping)
+    params = es.ask()
+    es.tell(params, torch.tensor([3e38, 3e38, -3e38, 1.0, 2e38, -2e38]))
+    assert torch.isfinite(es.center).all()
+    es.state_dict()  # a finite state: saved without complaint
