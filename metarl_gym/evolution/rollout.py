@@ -73,7 +73,8 @@ def rollout(
     nothing.
 
     An individual whose params are non-finite, whose policy's raw outputs go non-finite at any step of its
-    lifetime, or whose plastic weights end non-finite gets fitness ``-inf`` and is counted in ``num_nonfinite``.
+    lifetime, whose plastic weights end non-finite or whose episode returns are non-finite gets fitness ``-inf``
+    and is counted in ``num_nonfinite``.
 
     Engines (same fitness, bit for bit in eager mode on CPU):
 
@@ -163,8 +164,10 @@ def rollout(
         returns, failed, env_steps, episodes = _with_validation(env, validate_actions, lambda: run_loop(
             env, policy, params, num_episodes=num_episodes, seed=seed, tasks=tasks, early_stop=early_stop,
         ))
-    failed_individuals = failed.view(pop, copies).any(dim=1)
     episode_returns = returns.reshape(pop, num_episodes)  # row-major: copy c's episode e is column c * E + e
+    # non-finite returns (physics that blew up under extreme task parameters) fail the individual whatever the
+    # policy did with the observations (the learned rule repairs NaN inputs, so its actions stay finite)
+    failed_individuals = failed.view(pop, copies).any(dim=1) | ~torch.isfinite(episode_returns).all(dim=1)
     fitness = (episode_returns.sum(dim=1) / num_episodes).to(torch.float32)
     fitness = torch.where(failed_individuals, -math.inf, fitness)
     if return_stats:

@@ -89,3 +89,16 @@ def test_nonfinite_plastic_state_at_the_end_is_caught(monkeypatch):
     params = 0.05 * policy.random_params(3, generator=torch.Generator().manual_seed(0))
     monkeypatch.setattr(HebbianPolicy, "state_is_finite", lambda self, state: torch.tensor([True, False, True]))
     _check(env, policy, params, [1])
+
+
+def test_nonfinite_returns_fail_the_individual_whatever_the_policy():
+    """Issue 19: g=1e30 blows the physics up; the learned rule repairs NaN observations (finite actions), so
+    its fitness was NaN and num_nonfinite 0. Non-finite episode returns now score -inf and are counted."""
+    from metarl_gym.agents.learned_rule import LearnedRulePolicy
+    from metarl_gym.envs import make
+
+    env = make("MetaRL/DoublePendulum-v0", 4, g=1.0e30, max_episode_steps=20)
+    policy = LearnedRulePolicy(env.single_observation_space, env.single_action_space, hidden_sizes=(4,))
+    params = policy.random_params(4, generator=torch.Generator().manual_seed(0))
+    fitness, stats = rollout(env, policy, params, num_episodes=2, seed=0, engine="loop", return_stats=True)
+    assert torch.equal(fitness, torch.full((4,), -math.inf)) and stats["num_nonfinite"] == 4
