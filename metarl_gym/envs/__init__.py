@@ -55,3 +55,7 @@ __all__ = [
 from .bullet import register_bullet_envs  # noqa: E402  (pybullet locomotion ids; pybullet loads on make)
 
 register_bullet_envs()
+
+from .carracing import register_carracing  # noqa: E402  (MetaRL/CarRacing-v0, the CarRacing-v3 twin)
+
+register_carracing()
