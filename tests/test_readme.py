@@ -75,6 +75,8 @@ def test_policy_registry_lists_every_policy_of_the_package():
             c for _, c in inspect.getmembers(module, inspect.isclass)
             if issubclass(c, Policy) and c is not Policy and not inspect.isabstract(c) and c.__module__ == module.__name__
         }
-    assert defined == set(POLICIES.values())
+    missing = sorted(f"{c.__module__}.{c.__name__}" for c in defined - set(POLICIES.values()))
+    assert not missing, f"register {missing} in POLICIES (metarl_gym/agents/__init__.py) under their config names"
+    assert set(POLICIES.values()) <= defined
     for name in POLICIES:  # every registered name passes the schema's policy.name check
         assert resolve_evolve_config({"policy": {"name": name}})["policy"]["name"] == name
