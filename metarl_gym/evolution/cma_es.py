@@ -67,7 +67,8 @@ class _GeneratorRandn:
 # A node is a plain value (None, bool, int, float, str), a tensor (a numpy array), or a dict with a "t" tag:
 #   scalar (a numpy scalar, as a 0-d tensor), list, tuple, dict (keys / values lists; "partial" when entries
 #   holding code or options were left out: restored by updating the new instance's dict), range,
-#   object (the attributes of a cma object, restored into the object the new cma instance holds there),
+#   object (the attributes of a cma object, restored into the object the new cma instance holds there; for a
+#   cma dict / list subclass also its "items"),
 #   alias (a second reference to an array / container / object stored earlier, by its path).
 _PLAIN = (type(None), bool, int, float, str)
 
@@ -115,7 +116,13 @@ def _encode(value: Any, path: str, memo: dict[int, str]) -> Any:
                 "v": [v for _, v in kept], "partial": len(kept) < len(keys)}
     if _is_cma_object(value):
         memo[id(value)] = path
-        return {"t": "object", "class": type(value).__name__, "v": _encode_attrs(value, path, memo)}
+        node = {"t": "object", "class": type(value).__name__, "v": _encode_attrs(value, path, memo)}
+        if isinstance(value, (dict, list)):  # a cma dict / list subclass (solution archives): its items too
+            items = _encode(dict(value) if isinstance(value, dict) else list(value), f"{path}<items>", {})
+            if items.get("partial") or _is_object_node(items):
+                raise TypeError(f"cma state {path}: items holding code")
+            node["items"] = items
+        return node
     raise TypeError(f"cma state {path}: unsupported type {type(value).__module__}.{type(value).__name__}")
 
 
@@ -190,6 +197,15 @@ def _restore_attrs(obj: Any, attrs: dict[str, Any], path: str, memo: dict[str, A
             if type(target).__name__ != node["class"]:
                 raise TypeError(f"{sub} is a {type(target).__name__} in this cma instance but a {node['class']} in the state")
             _restore_attrs(target, node["v"], sub, memo)
+            if "items" in node:  # bypass the subclass's own __setitem__ bookkeeping: the raw items as stored
+                items = _decode(node["items"], f"{sub}<items>", {})
+                if isinstance(target, dict) and isinstance(items, dict):
+                    dict.clear(target)
+                    dict.update(target, items)
+                elif isinstance(target, list) and isinstance(items, list):
+                    list.__setitem__(target, slice(None), items)
+                else:
+                    raise TypeError(f"{sub}: stored items do not fit a {type(target).__name__}")
         elif isinstance(node, dict) and node.get("t") == "dict" and node.get("partial"):
             # a dict that also held code / options (not stored): update the new instance's dict in place
             target = getattr(obj, name, None)
