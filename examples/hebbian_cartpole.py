@@ -14,14 +14,13 @@ Run:
     python examples/hebbian_cartpole.py                                               # CartPole, ~1 min
     python examples/hebbian_cartpole.py --config examples/configs/hebbian_pendulum.yaml   # pendulum, a few min
     python examples/hebbian_cartpole.py --no-control                                  # skip the frozen control
+    python examples/hebbian_cartpole.py --run-dir runs/h generations=5                # key=value config overrides
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,63 +31,44 @@ from metarl_gym.evolution.evaluate import load_solution, score
 from metarl_gym.evolution.runner import evolve
 
 
-@dataclass
-class Args:
-    config: str = "examples/configs/hebbian_cartpole.yaml"
-    """YAML config of the plastic run (hebbian_cartpole.yaml or hebbian_pendulum.yaml)."""
-    run_dir: str = "runs/hebbian_cartpole"
-    """Run directory of the plastic run; the control goes to RUN_DIR-static. Both must not hold a run yet."""
-    control: bool = True
-    """Also evolve the control (the same config with plasticity: false) and score it."""
-    eval_lifetimes: int = 100
-    """Fresh lifetimes (new random weights each; `episodes` episodes per lifetime, as in training) to score on."""
-    eval_seed: int = 12345
-    """Seed of the final evaluation (never used in training)."""
-    threads: int = 1
-    """torch intra-op threads (small batches: one thread is fastest, and 2 stall on a busy 2-core machine)."""
-
-
-def parse_args() -> Args:
+def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for field in dataclasses.fields(Args):
-        name = f"--{field.name.replace('_', '-')}"
-        if field.type in (bool, "bool"):
-            parser.add_argument(name, action=argparse.BooleanOptionalAction, default=field.default, help=field.name)
-        else:
-            parser.add_argument(name, type=type(field.default), default=field.default)
-    return Args(**vars(parser.parse_args()))
+    parser.add_argument("--config", default=Path(__file__).parent / "configs" / "hebbian_cartpole.yaml",
+                        help="YAML config of the plastic run (hebbian_cartpole.yaml or hebbian_pendulum.yaml)")
+    parser.add_argument("--run-dir", default="runs/hebbian_cartpole",
+                        help="run directory of the plastic run; the control goes to RUN_DIR-static (both must not hold a run yet)")
+    parser.add_argument("--control", action=argparse.BooleanOptionalAction, default=True,
+                        help="also evolve the control (the same config with plasticity: false) and score it")
+    parser.add_argument("--eval-lifetimes", type=int, default=100,
+                        help="fresh lifetimes (new random weights each, `episodes` episodes each as in training) to score on")
+    parser.add_argument("--eval-seed", type=int, default=12345, help="seed of the final evaluation (never used in training)")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. generations=5")
+    args = parser.parse_args(argv)
 
-
-def run(config: dict, run_dir: Path, args: Args) -> tuple[float, float, float]:
-    """Evolve ``config`` in ``run_dir``; return (mean, std) of the ES solution's score and the wall time."""
-    start = time.perf_counter()
-    evolve(config, run_dir)
-    wall = time.perf_counter() - start
-    _, solution = load_solution(run_dir)
-    returns = score(config, solution, args.eval_lifetimes, args.eval_seed)
-    return float(returns.mean()), float(returns.std()), wall
-
-
-def main() -> None:
-    args = parse_args()
-    torch.set_num_threads(args.threads)
-    config = resolve_evolve_config(load_yaml(args.config))
+    config = resolve_evolve_config(apply_overrides(load_yaml(args.config), args.overrides))
     p = config["policy"]["kwargs"]
     print(f"{config['env']['id']}: Hebbian {p['rule']} hidden {p['hidden_sizes']}, init_weights {p['init_weights']}; "
           f"{config['strategy']['name']} pop {config['strategy']['pop_size']}, {config['generations']} generations, "
           f"{config['episodes']} episode(s) per lifetime")
 
-    results = {}
     variants = [("plastic", config, Path(args.run_dir))]
     if args.control:
-        frozen = resolve_evolve_config(apply_overrides(config, ["policy.kwargs.plasticity=false"]))
+        frozen = apply_overrides(config, ["policy.kwargs.plasticity=false"])
         variants.append(("frozen (plasticity: false)", frozen, Path(args.run_dir + "-static")))
+    results = {}
     for name, cfg, run_dir in variants:
-        results[name] = run(cfg, run_dir, args)
-        mean, std, wall = results[name]
-        print(f"{name:<28} evolved in {wall:6.1f} s -> {run_dir}; "
-              f"ES solution: mean return {mean:8.1f} ± {std:6.1f} over {args.eval_lifetimes} fresh lifetimes")
+        start = time.perf_counter()
+        evolve(cfg, run_dir)
+        wall = time.perf_counter() - start
+        # The ES solution (the distribution mean) on fresh lifetimes, each with new random weights.
+        run_config, solution = load_solution(run_dir)  # the resolved config.yaml and best.pt's params
+        returns = score(run_config, solution, args.eval_lifetimes, args.eval_seed)
+        results[name] = (float(returns.mean()), float(returns.std()))
+        print(f"{name:<28} evolved in {wall:6.1f} s -> {run_dir}; ES solution: mean return "
+              f"{returns.mean():8.1f} ± {returns.std():6.1f} over {args.eval_lifetimes} fresh lifetimes")
+    return results
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(1)  # small batches: one thread is fastest (two stall on a busy 2-core machine)
     main()

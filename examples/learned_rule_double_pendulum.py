@@ -18,52 +18,23 @@ The evolution is a ``metarl-gym evolve`` run (metrics.csv, checkpoints, best.pt)
 
 Run:
     python examples/learned_rule_double_pendulum.py                    # evolve, then measure (a few minutes)
-    python examples/learned_rule_double_pendulum.py --generations 2     # a smoke run
+    python examples/learned_rule_double_pendulum.py --run-dir runs/lr_smoke generations=2   # a smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 import metarl_gym  # noqa: F401  (registers the MetaRL ids)
-from metarl_gym.config import load_yaml, resolve_evolve_config
+from metarl_gym.config import apply_overrides, load_yaml, resolve_evolve_config
 from metarl_gym.evolution.evaluate import Evaluator, load_solution
 from metarl_gym.evolution.runner import evolve
 from metarl_gym.keys import key
-
-
-@dataclass
-class Args:
-    config: str = "examples/configs/learned_rule_double_pendulum.yaml"
-    """YAML config: env, policy, strategy, generations, episodes, seed, device."""
-    run_dir: str = "runs/learned_rule_dp"
-    """Run directory (must not hold a run yet; `metarl-gym evolve --resume DIR` continues one)."""
-    generations: int = 0
-    """Override the config's number of generations (0: keep the config's)."""
-    seed: int = -1
-    """Override the config's run seed (-1: keep the config's)."""
-    lifetimes: int = 200
-    """Fresh lifetimes per rule in the first-half / second-half measurement."""
-    random_rules: int = 200
-    """Random rules N(0, init_std²) to compare with (one lifetime each)."""
-    eval_seed: int = 12345
-    """Seed of the measurement (never used in training)."""
-    threads: int = 1
-    """torch intra-op threads (small per-step kernels: one thread is fastest on a shared 2-core machine)."""
-
-
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for field in dataclasses.fields(Args):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default)
-    return Args(**vars(parser.parse_args()))
 
 
 def episode_returns(config: dict, params: torch.Tensor, seed: int) -> torch.Tensor:
@@ -98,14 +69,19 @@ def report(name: str, returns: torch.Tensor) -> dict[str, float]:
     return out
 
 
-def main() -> None:
-    args = parse_args()
-    torch.set_num_threads(args.threads)
-    config = resolve_evolve_config(load_yaml(args.config))
-    if args.generations:
-        config["generations"] = args.generations
-    if args.seed >= 0:
-        config["seed"] = args.seed
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=Path(__file__).parent / "configs" / "learned_rule_double_pendulum.yaml",
+                        help="YAML config: env, policy, strategy, generations, episodes, seed, device")
+    parser.add_argument("--run-dir", default="runs/learned_rule_dp",
+                        help="run directory (must not hold a run yet; `metarl-gym evolve --resume DIR` continues one)")
+    parser.add_argument("--lifetimes", type=int, default=200, help="fresh lifetimes of the evolved rule in the measurement")
+    parser.add_argument("--random-rules", type=int, default=200, help="random rules N(0, init_std²) to compare with (one lifetime each)")
+    parser.add_argument("--eval-seed", type=int, default=12345, help="seed of the measurement (never used in training)")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. generations=2 seed=1")
+    args = parser.parse_args(argv)
+
+    config = resolve_evolve_config(apply_overrides(load_yaml(args.config), args.overrides))
     s = config["strategy"]
     print(f"{config['env']['id']} {config['env']['kwargs']}; learned rule {config['policy']['kwargs']}; "
           f"GA pop {s['pop_size']} {s['kwargs']}; {config['generations']} generations")
@@ -131,9 +107,12 @@ def main() -> None:
     steps = config["env"]["kwargs"].get("max_episode_steps")
     print(f"within-lifetime learning: returns of a lifetime of {config['episodes']} x {steps}-step episodes, "
           "summed over each half of its episodes (means over lifetimes)")
-    report(f"evolved rule ({args.lifetimes} lives)", episode_returns(config, best.reshape(1, -1).expand(args.lifetimes, -1), args.eval_seed))
-    report(f"random rules ({args.random_rules})", episode_returns(config, random_rules, args.eval_seed))
+    return {
+        "evolved": report(f"evolved rule ({args.lifetimes} lives)", episode_returns(config, best.reshape(1, -1).expand(args.lifetimes, -1), args.eval_seed)),
+        "random": report(f"random rules ({args.random_rules})", episode_returns(config, random_rules, args.eval_seed)),
+    }
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(1)  # small per-step kernels: one thread is fastest on a shared 2-core machine
     main()

@@ -14,7 +14,7 @@ def test_ga_solves_cartpole_for_at_least_4_of_5_seeds():
 
     solved = 0
     for seed in range(5):
-        solved += ga_cartpole.main(ga_cartpole.Args(seed=seed)) >= 475
+        solved += ga_cartpole.main(["--seed", str(seed)]) >= 475
         if solved >= 4:
             break
     assert solved >= 4
