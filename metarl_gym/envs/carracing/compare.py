@@ -47,22 +47,24 @@ def run_pair(seed: int, script, steps: int, frames: bool = False, dtype=torch.fl
     twin = CarRacing(1, dtype=dtype)
     obs_r, _ = ref.reset(seed=seed)
     obs_t, _ = twin.reset(seed=seed)
+    state = twin.state
     out = {"ref": [reference_pose(ref)], "twin": [twin_pose(twin.state)[0]], "ref_reward": [], "twin_reward": []}
     if frames:
         out["ref_frames"] = [obs_r]
-        out["twin_frames"] = [obs_t[0].round().clamp(0, 255).byte().numpy()]
+        out["twin_frames"] = [obs_t[0].clamp(0, 255).byte().numpy()]
         out["posed_frames"] = [_posed_frame(twin, ref)]
     for k in range(steps):
         a = np.array(script(k), dtype=np.float32)
         obs_r, r_r, term_r, _, _ = ref.step(a)
-        obs_t, r_t, term_t, _, _ = twin.step(torch.as_tensor(a)[None])
+        state, r_t, term_t = twin.transition(state, twin.tasks, torch.as_tensor(a)[None].to(twin.dtype))
+        twin.state = state
         out["ref"].append(reference_pose(ref))
-        out["twin"].append(twin_pose(twin.state)[0])
+        out["twin"].append(twin_pose(state)[0])
         out["ref_reward"].append(r_r)
         out["twin_reward"].append(float(r_t[0]))
         if frames:
             out["ref_frames"].append(obs_r)
-            out["twin_frames"].append(obs_t[0].round().clamp(0, 255).byte().numpy())
+            out["twin_frames"].append(twin.observe(state)[0].clamp(0, 255).byte().numpy())
             out["posed_frames"].append(_posed_frame(twin, ref))
         if term_r or bool(term_t[0]):
             break
@@ -90,7 +92,57 @@ def _posed_frame(twin: CarRacing, ref) -> np.ndarray:
     for i, tile in enumerate(env.road):
         visited[i] = float(tuple(tile.color) == tuple(env.road_color))
     s[0, VISITED] = visited
-    return twin.observe(s)[0].round().clamp(0, 255).byte().numpy()
+    return twin.observe(s)[0].clamp(0, 255).byte().numpy()
+
+
+def road_follower(frames: torch.Tensor, gas: float = 0.1) -> torch.Tensor:
+    """A hand-written pixel controller: steer towards the road ahead, gentle gas.
+
+    Args:
+        frames: ``[B, 96, 96, 3]`` (0-255, any dtype).
+
+    Returns:
+        ``[B, 3]`` float32 actions: steering proportional to the offset of the road's centre in the rows just
+        ahead of the car (rows 50-65) from the car's column (48), constant ``gas``, no brake.
+    """
+    f = torch.as_tensor(frames).float()[:, 50:66]
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    road = ((r - g).abs() < 12) & ((g - b).abs() < 12) & (r > 80) & (r < 130)  # grey: tiles
+    cols = torch.arange(96, dtype=torch.float32)
+    weight = road.float().sum(1)  # [B, 96]
+    total = weight.sum(1)
+    centre = torch.where(total > 0, (weight * cols).sum(1) / total.clamp(min=1), torch.full_like(total, 47.5))
+    steer = torch.clamp((centre - 47.5) / 12.0, -1.0, 1.0)
+    return torch.stack([steer, torch.full_like(steer, gas), torch.zeros_like(steer)], dim=1)
+
+
+def controller_scores(first_seed: int, count: int, steps: int = 1000) -> tuple[list[float], list[float]]:
+    """Episode returns of :func:`road_follower` on CarRacing-v3 and on the twin (one batch of ``count`` rows),
+    seeds ``first_seed ... first_seed + count - 1``."""
+    seeds = range(first_seed, first_seed + count)
+    ref_scores = []
+    for seed in seeds:
+        env = gym.make("CarRacing-v3", max_episode_steps=steps)
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            a = road_follower(torch.as_tensor(obs)[None])[0].numpy()
+            obs, r, term, trunc, _ = env.step(a)
+            total += r
+            done = term or trunc
+        ref_scores.append(total)
+        env.close()
+    twin = CarRacing(len(seeds), max_episode_steps=steps, autoreset_mode="disabled")
+    obs, _ = twin.reset(seed=first_seed)
+    total = torch.zeros(len(seeds), dtype=torch.float64)
+    alive = torch.ones(len(seeds), dtype=torch.bool)
+    for _ in range(steps):
+        obs, r, term, trunc, _ = twin.step(road_follower(obs))
+        total += torch.where(alive, r.double(), 0.0)
+        alive &= ~(term | trunc)
+        if not alive.any():
+            break
+    return ref_scores, total.tolist()
 
 
 def dynamics_table(seeds=(0, 1, 2), horizons=(1, 10, 50, 200)) -> dict:
