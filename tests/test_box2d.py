@@ -17,18 +17,21 @@ from metarl_gym.agents.mlp import MLPPolicy  # noqa: E402
 from metarl_gym.agents.pixel_hebbian import PixelHebbianPolicy  # noqa: E402
 from metarl_gym.envs import make  # noqa: E402
 from metarl_gym.evolution import EarlyStop, rollout  # noqa: E402
+from metarl_gym.keys import row_keys  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 
 
 def reference_fitness(env_id, policy, params, *, seed, steps, early_stop=None):
-    """Each individual alone in its own gym.make env (reset seed + i, as Gymnasium's vector env seeds row i)."""
+    """Each individual alone in its own gym.make env, reset with its row's seed and keyed as rollout keys row i
+    of an evaluation seeded ``seed`` (metarl_gym.keys.row_keys; Gymnasium's vector env seeds row i's env with it)."""
+    keys = row_keys(seed, params.shape[0])
     out = []
     for i in range(params.shape[0]):
         env = gym.make(env_id, max_episode_steps=steps)
-        obs, _ = env.reset(seed=seed + i)
+        obs, _ = env.reset(seed=int(keys[i]) & (2**63 - 1))
         p = params[i : i + 1]
-        state = policy.initial_state(p, torch.Generator().manual_seed(seed))
+        state = policy.initial_state(p, keys[i : i + 1])
         total, negative = 0.0, 0
         while True:
             action, state = policy.act(p, torch.as_tensor(obs).unsqueeze(0), state)
