@@ -38,11 +38,10 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import UserError
-from .run_dir import atomic_write_bytes, load_yaml_file
+from .run_dir import atomic_write_bytes
 from .schema import MISSING, AnyValue, Bool, BoolOrAuto, ConfigError, Float, Int, Kwargs, Removed, Section, Seed, Str, check_device
+from .yaml_io import dump_yaml_text, load_yaml_file, load_yaml_text
 
 __all__ = [
     "ConfigError", "EVOLVE_DEFAULTS", "EVOLVE_SCHEMA", "apply_overrides", "check_resume_config", "dump_yaml",
@@ -197,10 +196,7 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
             if not isinstance(child, dict):
                 raise ConfigError(".".join(keys[: depth + 1]), f"is a {type(child).__name__}, cannot set {key_path}")
             node = child
-        try:
-            node[keys[-1]] = yaml.safe_load(raw)
-        except yaml.YAMLError as err:
-            raise ConfigError(key_path, f"value {raw!r} is not valid YAML ({str(err).splitlines()[0]})") from None
+        node[keys[-1]] = load_yaml_text(raw, f"override {item}", fix="fix the value")
     return config
 
 
@@ -292,5 +288,5 @@ def _first_difference(a: Any, b: Any, prefix: str = ""):
 
 def dump_yaml(config: dict[str, Any], path: str | Path) -> None:
     """Write ``config`` as YAML (atomically, fsync'ed)."""
-    atomic_write_bytes(path, yaml.safe_dump(config, sort_keys=False).encode())
+    atomic_write_bytes(path, dump_yaml_text(config).encode())
 

@@ -58,9 +58,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator
 
 import torch
-import yaml
 
 from .errors import UserError
+from .yaml_io import dump_yaml_text, load_yaml_file  # load_yaml_file re-exported (public here too)
 
 KINDS = ("evolve", "baseline", "er_mrl")
 """The run kinds a directory can hold."""
@@ -585,7 +585,7 @@ class RunDir:
     # ------------------------------------------------------------------ config / json / bytes
     def write_config(self, config: dict[str, Any]) -> None:
         """config.yaml (atomic), and a copy in run.json (:attr:`recorded_config`)."""
-        self.write_text("config.yaml", yaml.safe_dump(config, sort_keys=False))
+        self.write_text("config.yaml", dump_yaml_text(config))
         self._config = json.loads(json.dumps(config))
         self._write_run_json()
 
@@ -810,31 +810,6 @@ def _parse(value: str) -> Any:
         return float(value)
     except ValueError:
         return value
-
-
-def load_yaml_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping.
-
-    Raises:
-        UserError: missing file; a syntax error (file, line and column named); not a mapping.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {str(path)!r} not found")
-    try:
-        with path.open() as f:
-            data = yaml.safe_load(f)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        raise UserError(f"{where}: YAML syntax error: {err.problem or err.context}; fix the file (line {mark.line + 1 if mark else '?'}, column {mark.column + 1 if mark else '?'})") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({err})") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must contain a YAML mapping (key: value lines), got a {type(data).__name__}")
-    return data
 
 
 __all__ = ["KINDS", "RunDir", "atomic_file", "atomic_write_bytes", "entry_problem", "load_yaml_file", "nonfinite_numbers",
