@@ -5,7 +5,8 @@
     python examples/carracing.py hebbian_static   # its control: the same net and genome, plasticity off
 
 Each mode runs `metarl-gym evolve` on examples/configs/pixels/<config>.yaml (``--generations`` / ``--pop``
-override the budget), then scores on held-out tracks (reset seeds the run never saw):
+override the budget), then scores on held-out tracks (lifetime j keyed ``key(HELDOUT_SEED, j)``: tracks the run
+never saw, the same tracks for the solution and the control):
 
 - the solution (best.pt), once per track;
 - the control's random networks: as many fresh genomes of the strategy's initial distribution as tracks,
@@ -18,17 +19,17 @@ box2d extra (``pip install -e .[box2d]``).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
 from pathlib import Path
 
 import torch
-import yaml
 
-from metarl_gym.config import apply_overrides
-from metarl_gym.envs import make
-from metarl_gym.evolution import EarlyStop, rollout
-from metarl_gym.evolution.runner import RunInterrupted, build_policy, evolve
+from metarl_gym.config import apply_overrides, load_yaml
+from metarl_gym.evolution.evaluate import Evaluator, load_solution, score
+from metarl_gym.evolution.runner import RunInterrupted, evolve
+from metarl_gym.keys import key
 
 CONFIGS = Path(__file__).parent / "configs" / "pixels"
 MODES = {
@@ -36,19 +37,10 @@ MODES = {
     "hebbian": ("hebbian_carracing.yaml", []),
     "hebbian_static": ("hebbian_carracing.yaml", ["policy.kwargs.plasticity=false"]),
 }
-HELDOUT_SEED = 100_000  # track i of the held-out set is reset seed HELDOUT_SEED + i (training seeds are < 2**31 - 1, drawn per generation)
-
-def heldout_scores(config: dict, params: torch.Tensor, tracks: int) -> torch.Tensor:
-    """Return of each genome row ``params [tracks, D]`` on held-out track ``i`` (one episode each)."""
-    env = make(config["env"]["id"], tracks, **config["env"]["kwargs"])
-    policy = build_policy(config, env)
-    early = config["rollout"]["early_stop"]
-    fitness = rollout(env, policy, params, seed=HELDOUT_SEED, early_stop=EarlyStop(**early) if early else None)
-    env.close()
-    return fitness
+HELDOUT_SEED = 100_000  # the evaluation seed of the held-out tracks (training keys are (run seed, generation, index))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=sorted(MODES))
     parser.add_argument("--run-dir", default=None, help="default: runs/carracing_<mode>")
@@ -57,11 +49,9 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=8, help="held-out tracks")
     parser.add_argument("--max-steps", type=int, default=None, help="episode cap (config: 300)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    torch.set_num_threads(1)  # tiny batches on a shared CPU: one thread avoids OpenMP stalls
     name, overrides = MODES[args.mode]
-    config = yaml.safe_load((CONFIGS / name).read_text())
     overrides = [*overrides, f"seed={args.seed}"]
     if args.generations is not None:
         overrides.append(f"generations={args.generations}")
@@ -69,43 +59,40 @@ def main() -> None:
         overrides.append(f"env.kwargs.max_episode_steps={args.max_steps}")
     if args.pop is not None:
         overrides.append(f"strategy.pop_size={args.pop}")
-    config = apply_overrides(config, overrides)
+    config = apply_overrides(load_yaml(CONFIGS / name), overrides)
     run_dir = Path(args.run_dir or f"runs/carracing_{args.mode}")
 
     start = time.time()
     try:
-        summary = evolve(config, run_dir, progress=False)
+        evolve(config, run_dir, progress=False)
     except RunInterrupted as stop:  # SIGTERM / Ctrl-C time-boxes the run: score what best.pt holds so far
         print(stop, flush=True)
-        summary = {}
     train_s = time.time() - start
-    lines = (run_dir / "metrics.csv").read_text().strip().splitlines()
-    last = dict(zip(lines[0].split(","), lines[-1].split(",")))
-    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    best = torch.load(run_dir / "best.pt", weights_only=True)
-    solution = best["params"].float().unsqueeze(0).repeat(args.tracks, 1)
+    with open(run_dir / "metrics.csv", newline="") as f:
+        last = list(csv.DictReader(f))[-1]
 
-    env = make(resolved["env"]["id"], 1, **resolved["env"]["kwargs"])
-    policy = build_policy(resolved, env)
-    env.close()
-    init_std = float(resolved["strategy"]["kwargs"].get("init_std", 1.0))
+    # Held-out tracks: the solution on each, and the control's random genomes, one per track, on the same tracks.
+    config, solution = load_solution(run_dir)
+    init_std = float(config["strategy"]["kwargs"].get("init_std", 1.0))
     generator = torch.Generator().manual_seed(12345)
-    random_genomes = torch.randn(args.tracks, policy.num_params, generator=generator) * init_std
-
+    random_genomes = torch.randn(args.tracks, solution.numel(), generator=generator) * init_std
     start = time.time()
-    evolved = heldout_scores(resolved, solution, args.tracks)
-    control = heldout_scores(resolved, random_genomes, args.tracks)
+    evolved = score(config, solution, args.tracks, HELDOUT_SEED, static_episodes=1)  # track j: key(HELDOUT_SEED, j)
+    evaluator = Evaluator({**config, "episodes": 1})
+    control, _ = evaluator.evaluate(random_genomes.to(config["device"]), key(HELDOUT_SEED, torch.arange(args.tracks)))
+    evaluator.close()
+    control = control.double().cpu()
     result = {
         "mode": args.mode,
         "config": name,
         "overrides": overrides,
-        "pop": resolved["strategy"]["pop_size"],
-        "generations": resolved["generations"],
+        "pop": config["strategy"]["pop_size"],
+        "generations": config["generations"],
         "generations_run": int(last["generation"]) + 1,
-        "env_steps": summary.get("env_steps", int(float(last["env_steps"]))),
+        "env_steps": int(float(last["env_steps"])),
         "train_wall_s": round(train_s, 1),
         "eval_wall_s": round(time.time() - start, 1),
-        "best_training_fitness": best["fitness"],
+        "best_training_fitness": float(last["best_ever"]),
         "heldout_tracks": args.tracks,
         "evolved_heldout": evolved.tolist(),
         "evolved_mean": float(evolved.mean()),
@@ -116,7 +103,9 @@ def main() -> None:
     }
     (run_dir / "heldout.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if not k.endswith("heldout")}, indent=1))
+    return result
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(1)  # tiny batches on a shared CPU: one thread avoids OpenMP stalls
     main()

@@ -25,8 +25,9 @@ from pathlib import Path
 import torch
 
 from metarl_gym.envs import make
+from metarl_gym.evolution.evaluate import build_env, build_policy, load_solution
+from metarl_gym.evolution.record import record_episodes
 from metarl_gym.evolution.runner import evolve
-from walker_teachers import load_teacher, log_episodes
 
 CARTPOLE = "MetaRL/CartPole-v1"
 CARTPOLE_TEACHER = {
@@ -41,7 +42,19 @@ CARTPOLE_TEACHER = {
 }
 """The seed's CartPole GA (pop 100, 20 generations, p_cross 0.9, p_mut 0.4, roulette, one-point), 4-2-2 argmax."""
 CONDITIONS = {"both correct": (False, False), "CartPole noise": (True, False), "Walker noise": (False, True), "both noise": (True, True)}
+LOG_SEED = 0
 HELDOUT_SEED = 300_000
+
+
+def teacher_behaviour(run_dir: Path, episodes: int, max_steps: int):
+    """(obs [rows, obs_dim], actions [rows, ...], returns [episodes]) of ``episodes`` episodes of the solution of
+    the evolve run in ``run_dir``, each at most ``max_steps`` long."""
+    config, params = load_solution(run_dir)
+    config["env"]["kwargs"]["max_episode_steps"] = max_steps
+    env = build_env(config, episodes)
+    logged = record_episodes(env, build_policy(config, env), params.expand(episodes, -1), seed=LOG_SEED)
+    env.close()
+    return logged.observations.float().cpu(), logged.actions.cpu(), logged.returns.cpu()
 
 
 class SharedNet(torch.nn.Module):
@@ -105,7 +118,7 @@ def play_both(net, episodes, cart_noise, walker_noise, *, walker_steps, cart_ste
     return (float(cart_ret.mean()), float(cart_ret.std())), (float(walker_ret.mean()), float(walker_ret.std()))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--walker-teacher", required=True, help="an evolve run directory of BipedalWalker-v3")
     parser.add_argument("--cart-runs", type=int, default=500, help="CartPole teacher episodes logged (seed: 500)")
@@ -113,8 +126,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20, help="test episodes per condition")
     parser.add_argument("--max-steps", type=int, default=1600, help="Walker episode cap")
     parser.add_argument("--work-dir", default="runs/multitask")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = parser.parse_args(argv)
     start = time.time()
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -122,11 +134,8 @@ def main() -> None:
     cart_dir = work / "cartpole_teacher"
     if not (cart_dir / "best.pt").exists():
         evolve(CARTPOLE_TEACHER, cart_dir, progress=False, overwrite=True)
-    _, cart_teacher, cart_params = load_teacher(cart_dir)
-    cart_x, cart_a, cart_scores = log_episodes(CARTPOLE, cart_teacher, cart_params, args.cart_runs, seed=0, max_steps=500)
-    _, walker_teacher, walker_params = load_teacher(args.walker_teacher)
-    walker_x, walker_a, walker_scores = log_episodes("BipedalWalker-v3", walker_teacher, walker_params, args.walker_runs,
-                                                     seed=0, max_steps=args.max_steps)
+    cart_x, cart_a, cart_scores = teacher_behaviour(cart_dir, args.cart_runs, max_steps=500)
+    walker_x, walker_a, walker_scores = teacher_behaviour(Path(args.walker_teacher), args.walker_runs, args.max_steps)
     n = min(len(cart_x), len(walker_x))  # the seed truncates the CartPole rows to the Walker row count
     perm = torch.randperm(len(cart_x), generator=torch.Generator().manual_seed(0))[:n]
     cart_x, cart_y = cart_x[perm], cart_a[perm].float()
@@ -146,7 +155,9 @@ def main() -> None:
     }
     (work / "multitask.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
+    return result
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(1)
     main()
