@@ -1,4 +1,4 @@
-"""The ``metarl-gym`` command: envs, show, evolve, evaluate, plot, baseline."""
+"""The ``metarl-gym`` command: envs, show, evolve, evaluate, plot, baseline, er-mrl."""
 
 from __future__ import annotations
 
@@ -63,13 +63,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_baseline)
 
+    p = sub.add_parser("er-mrl", help="ER-MRL: CMA-ES over reservoir hyper-parameters around SB3 PPO, then a test against plain PPO")
+    p.add_argument("config", nargs="?", help="ER-MRL YAML config, e.g. examples/configs/er_mrl_cartpole_masked.yaml")
+    p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. search.generations=5 workers=2")
+    p.add_argument("--run-dir", help="run directory (default runs/<config name>-<time>; one holding the same study is resumed)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its stored config (search.generations=N "
+                   "extends it; workers, threads and distributed.* may change)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run directory that holds another run or other files")
+    p.add_argument("--no-test", action="store_true", help="skip the test protocol (best reservoir + PPO against plain PPO)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=cmd_er_mrl)
+
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come before or after the options
     if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides = list(args.overrides) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if getattr(args, "config", None) and "=" in args.config and args.command == "evolve":
+    if getattr(args, "config", None) and "=" in args.config and args.command in ("evolve", "er-mrl"):
         args.overrides, args.config = [args.config, *args.overrides], None  # `metarl-gym evolve key=value`
     from .errors import UserError
     from .evolution.runner import RunInterrupted
@@ -326,13 +337,34 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def cmd_baseline(args) -> int:
+def _stop_on_sigterm(call, resume_hint: str):
+    """``call()`` with SIGTERM raising KeyboardInterrupt (as Ctrl-C does) where no generation loop catches it (SB3
+    trains in one call; ER-MRL's set-up and test runs): the files on disk stay consistent (every write is atomic,
+    every metrics row already written), and the stop becomes a :class:`RunInterrupted` saying ``resume_hint``."""
     import signal
 
+    from .evolution.runner import RunInterrupted
+
+    received: list[int] = []
+
+    def stop(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return call()
+    except KeyboardInterrupt:
+        signum = received[0] if received else signal.SIGINT
+        raise RunInterrupted(f"{signal.Signals(signum).name}: {resume_hint}", signum) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_baseline(args) -> int:
     from .baselines.run import run_baseline
     from .config import apply_overrides, load_yaml
     from .errors import UserError
-    from .evolution.runner import RunInterrupted
 
     if args.resume:
         if args.config or args.overrides or args.overwrite or args.run_dir:
@@ -344,23 +376,47 @@ def cmd_baseline(args) -> int:
         config = apply_overrides(load_yaml(args.config), args.overrides)
         run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.config)
         call = lambda: run_baseline(config, run_dir, overwrite=args.overwrite, progress=not args.no_progress)  # noqa: E731
-
-    received: list[int] = []
-
-    def stop(signum, frame):  # SB3 trains in one call: stop it where it is (every metrics row is already on disk)
-        received.append(signum)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        summary = call()
-    except KeyboardInterrupt:
-        signum = received[0] if received else signal.SIGINT
-        raise RunInterrupted(f"{signal.Signals(signum).name}: training stopped; finish the run with "
-                             f"`metarl-gym baseline --resume {run_dir}` (it retrains from the stored config)", signum) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    summary = _stop_on_sigterm(call, f"training stopped; finish the run with `metarl-gym baseline --resume {run_dir}` "
+                                     "(it retrains from the stored config)")
     print(json.dumps(summary, default=str))
+    return 0
+
+
+# ---------------------------------------------------------------- er-mrl
+def cmd_er_mrl(args) -> int:
+    from .errors import UserError
+
+    if args.resume:
+        if args.config or args.overwrite or args.run_dir:
+            raise UserError("er-mrl --resume DIR takes no config, --run-dir or --overwrite: it continues the run with its stored "
+                            "config (overrides: search.generations, workers, threads, distributed.*)")
+        run_dir = Path(args.resume)
+    elif not args.config:
+        raise UserError("er-mrl needs a YAML config (e.g. examples/configs/er_mrl_cartpole_masked.yaml) or --resume DIR")
+    else:
+        run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.config)
+
+    def call():  # (SB3 and the envs import inside, under the SIGTERM handler)
+        from .baselines.er_mrl import resume_er_mrl, run_er_mrl
+        from .config import apply_overrides, load_yaml
+
+        options = {"progress": not args.no_progress, "test": not args.no_test}
+        if args.resume:
+            return resume_er_mrl(run_dir, apply_overrides({}, args.overrides), **options)
+        config = apply_overrides(load_yaml(args.config), args.overrides)
+        return run_er_mrl(config, run_dir, overwrite=args.overwrite, **options)
+
+    summary = _stop_on_sigterm(call, f"stopped; the study is saved up to its last finished generation and the test runs "
+                                     f"that finished: resume with `metarl-gym er-mrl --resume {run_dir}`")
+    best = summary["best"]
+    print("best reservoir:", {k: round(v, 4) for k, v in best["params"].items()}, f"fitness {best['fitness']:.4g} "
+          f"(generation {best['generation']}, {summary['generations']} generations, {summary['study_wall_s']:.1f} s)")
+    if summary["test"] is not None:
+        for name, result in summary["test"]["conditions"].items():
+            print(f"{name:8s} final return {result['final_mean']:7.1f} ± {result['final_std']:5.1f}   mean over training {result['training_mean']:7.1f}")
+        verdict = "beats" if summary["test"]["reservoir_beats_ppo"] else "does not beat"
+        print(f"the evolved reservoir + PPO {verdict} plain PPO ({summary['wall_s'] / 60:.1f} min; plot: {run_dir / 'comparison.png'})")
+    print(f"-> {run_dir}")
     return 0
 
 

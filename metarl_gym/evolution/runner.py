@@ -18,6 +18,25 @@ A run directory (:class:`~metarl_gym.run_dir.RunDir`, kind ``"evolve"``) holds::
 aside) and best.pt of an uninterrupted run: every generation's evaluation seed is a function of the run seed
 and the generation number, and the strategy's generator state is part of the checkpoint. The config may not
 change between a stop and a resume, except ``generations`` (to extend a run).
+
+The loop is the project's one generation loop. What scores a population is its *backend*: by default
+:func:`metarl_gym.distributed.build_backend` (local or Ray rollouts of the config's env and policy); any object
+with this interface works, e.g. the ER-MRL study's (:class:`metarl_gym.baselines.er_mrl.ReservoirFitness`, whose
+fitness function trains PPO)::
+
+    evaluate(params [pop, D], generation) -> (fitness [pop], stats)
+        stats["env_steps"]: env steps taken; optional: "num_nonfinite", "episode_returns" [pop, episodes],
+        "metrics": {column: number} (extra metrics.csv columns, e.g. ER-MRL's "trials")
+    close()
+    # optional hooks
+    state_dict() -> dict           checkpoint.pt["backend"] (tensors, numbers, strings, containers)
+    load_state_dict(state)         restores it on resume
+    write_reports(run_dir)         files derived from that state (ER-MRL: history.json, best.json), written
+                                   after a generation's metrics row and before its checkpoint, and again on resume
+
+One generation writes, in this order: the metrics row, the backend's reports, best.pt, checkpoint.pt (the
+commit point). A resume loads the checkpoint, cuts metrics.csv back to the generations it accounts for and
+rewrites the reports, so a kill anywhere resumes to the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -91,16 +110,49 @@ class _StopSignals:
 
 
 class EvolutionRun:
-    """One evolution run in a :class:`RunDir`. Use :func:`evolve` or :func:`resume` rather than this class."""
+    """One evolution run in a :class:`RunDir`. Use :func:`evolve` or :func:`resume` (or, for ER-MRL,
+    :func:`metarl_gym.baselines.er_mrl.run_er_mrl`) rather than this class.
 
-    def __init__(self, config: dict[str, Any], run_dir: RunDir | None = None):
+    Args:
+        config: the resolved config (saved in best.pt; its ``generations``, ``checkpoint_every``,
+            ``logging.tensorboard`` and ``device`` are read unless given below).
+        run_dir: the run directory (its lock held by the caller); may be set later.
+        strategy: the strategy (default: built from ``config["strategy"]`` for the config's policy).
+        backend: what scores a population (see the module docstring; default: ``build_backend(config)``,
+            started at the first evaluation). The run closes it at the end.
+        name: the command, for the progress bar and messages (``metarl-gym <name> --resume DIR``).
+        generations: generations to run (default ``config["generations"]``).
+        checkpoint_every: checkpoint period in generations (default ``config["checkpoint_every"]``).
+        best_pt: write best.pt (the strategy's solution); off where the backend reports its own best.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        run_dir: RunDir | None = None,
+        *,
+        strategy=None,
+        backend=None,
+        name: str = "evolve",
+        generations: int | None = None,
+        checkpoint_every: int | None = None,
+        best_pt: bool = True,
+    ):
         self.config = config
         self.run_dir = run_dir
-        probe = build_env(config, 1)
-        self.policy = build_policy(config, probe)  # (the backend builds its own; this one sizes the genome)
-        probe.close()
-        self.strategy = build_strategy(config, self.policy.num_params)
-        self.backend = None  # local or Ray (metarl_gym.distributed), started at the first evaluation
+        self.policy = None
+        if strategy is None:
+            probe = build_env(config, 1)
+            self.policy = build_policy(config, probe)  # (the backend builds its own; this one sizes the genome)
+            probe.close()
+            strategy = build_strategy(config, self.policy.num_params)
+        self.strategy = strategy
+        self.backend = backend  # None: local or Ray (metarl_gym.distributed), started at the first evaluation
+        self.name = name
+        self.generations = int(config["generations"] if generations is None else generations)
+        self.checkpoint_every = int(config["checkpoint_every"] if checkpoint_every is None else checkpoint_every)
+        self.tensorboard = bool(config.get("logging", {}).get("tensorboard", False))
+        self.best_pt = best_pt
         self.generation = 0
         self.env_steps = 0
         self.wall_s = 0.0
@@ -111,7 +163,8 @@ class EvolutionRun:
     # ---------------------------------------------------------------- evaluation
     def evaluate(self, params: torch.Tensor, generation: int) -> tuple[torch.Tensor, dict[str, Any]]:
         """Fitness ``[pop]`` of ``params [pop, D]`` at ``generation`` and the evaluation's stats, through the
-        ``distributed.backend`` (:func:`metarl_gym.distributed.build_backend`; Ray is imported only for ``ray``)."""
+        backend (default: ``distributed.backend``, :func:`metarl_gym.distributed.build_backend`; Ray is imported
+        only for ``ray``)."""
         if self.backend is None:
             self.backend = build_backend(self.config)
         return self.backend.evaluate(params, generation)
@@ -126,15 +179,16 @@ class EvolutionRun:
 
     # ---------------------------------------------------------------- files
     def save_checkpoint(self) -> None:
-        self.run_dir.save_checkpoint(
-            {
-                "generation": self.generation,
-                "env_steps": self.env_steps,
-                "wall_s": self.wall_s,
-                "best_generation": self.best_generation,
-                "strategy": self.strategy.state_dict(),
-            }
-        )
+        state = {
+            "generation": self.generation,
+            "env_steps": self.env_steps,
+            "wall_s": self.wall_s,
+            "best_generation": self.best_generation,
+            "strategy": self.strategy.state_dict(),
+        }
+        if hasattr(self.backend, "state_dict"):
+            state["backend"] = self.backend.state_dict()
+        self.run_dir.save_checkpoint(state)
 
     def load_checkpoint(self) -> None:
         state = self.run_dir.load_checkpoint(map_location=self.config["device"])
@@ -144,8 +198,24 @@ class EvolutionRun:
             self.wall_s = float(state["wall_s"])
             self.best_generation = int(state["best_generation"])
             self.strategy.load_state_dict(state["strategy"])
+            if hasattr(self.backend, "load_state_dict"):
+                self.backend.load_state_dict(state["backend"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise UserError(f"{self.run_dir.path('checkpoint.pt')} does not fit this run's config ({err}); restore it or start a new run") from None
+
+    def restore(self) -> None:
+        """Continue from checkpoint.pt when there is one (counters, strategy, backend state); metrics.csv is cut
+        back to the generations it accounts for and the backend's reports are rewritten from it. Without a
+        checkpoint the run starts at generation 0 (rows of a generation killed before its checkpoint dropped).
+        """
+        if self.run_dir.exists("checkpoint.pt"):
+            self.load_checkpoint()
+        self.run_dir.truncate_metrics(self.generation)
+        self._write_reports()
+
+    def _write_reports(self) -> None:
+        if hasattr(self.backend, "write_reports"):
+            self.backend.write_reports(self.run_dir)
 
     def save_best(self) -> None:
         """best.pt: the run's solution. For ES / CMA-ES it is the distribution mean (the population's best
@@ -159,7 +229,7 @@ class EvolutionRun:
             return
         if not bool(torch.isfinite(params).all()) or (best is not None and not bool(torch.isfinite(best).all())):
             if not self._warned_nonfinite:
-                print(f"metarl-gym evolve: warning: generation {self.generation - 1}: the solution holds non-finite "
+                print(f"metarl-gym {self.name}: warning: generation {self.generation - 1}: the solution holds non-finite "
                       "params; best.pt keeps the last finite one", file=sys.stderr)
                 self._warned_nonfinite = True
             return
@@ -176,7 +246,7 @@ class EvolutionRun:
         )
 
     def _log_tensorboard(self, metrics: dict[str, Any]) -> None:
-        if not self.config["logging"]["tensorboard"]:
+        if not self.tensorboard:
             return
         if self._tensorboard is None:
             try:
@@ -190,13 +260,15 @@ class EvolutionRun:
         step = int(metrics["generation"])
         for key, value in metrics.items():
             if key != "generation" and isinstance(value, (int, float)) and math.isfinite(value):
-                self._tensorboard.add_scalar(f"evolve/{key}", value, step)
+                self._tensorboard.add_scalar(f"{self.name}/{key}", value, step)
         self._tensorboard.flush()
 
     # ---------------------------------------------------------------- the loop
     def run(self, progress: bool = True) -> dict[str, Any]:
-        generations = self.config["generations"]
-        bar = tqdm(total=generations, initial=self.generation, desc="evolve", unit="gen", disable=not progress, dynamic_ncols=True)
+        """Run the generations left (up to ``generations``); on SIGINT / SIGTERM stop after the current
+        generation's writes (checkpoint included) and raise :class:`RunInterrupted`. Closes the backend."""
+        generations = self.generations
+        bar = tqdm(total=generations, initial=self.generation, desc=self.name, unit="gen", disable=not progress, dynamic_ncols=True)
         metrics: dict[str, Any] = {}
         try:
             with _StopSignals() as stop:
@@ -209,7 +281,7 @@ class EvolutionRun:
                         name = signal.Signals(stop.signum).name
                         raise RunInterrupted(
                             f"{name}: stopped after generation {self.generation - 1} (checkpoint saved); resume with "
-                            f"`metarl-gym evolve --resume {self.run_dir.root}`", stop.signum,
+                            f"`metarl-gym {self.name} --resume {self.run_dir.root}`", stop.signum,
                         )
         finally:
             bar.close()
@@ -237,18 +309,20 @@ class EvolutionRun:
         if improved:
             self.best_generation = self.generation
         nonfinite = stats.get("num_nonfinite", metrics.get("num_nonfinite", 0))
-        metrics = {**metrics, "generation": self.generation, "num_nonfinite": int(nonfinite),
+        metrics = {**metrics, **stats.get("metrics", {}), "generation": self.generation, "num_nonfinite": int(nonfinite),
                    "env_steps": self.env_steps, "wall_s": round(self.wall_s, 3)}
-        for name, returns in per_morphology(self.config, stats["episode_returns"]).items():
-            metrics[f"mean_{name}"] = float(returns.mean())  # the population's mean and best on each morphology
-            metrics[f"best_{name}"] = float(returns.max())
+        if "env" in self.config and "episode_returns" in stats:
+            for name, returns in per_morphology(self.config, stats["episode_returns"]).items():
+                metrics[f"mean_{name}"] = float(returns.mean())  # the population's mean and best on each morphology
+                metrics[f"best_{name}"] = float(returns.max())
         extras = sorted(k for k in metrics if k not in METRIC_COLUMNS)
         self.run_dir.append_metrics(metrics, columns=METRIC_COLUMNS + extras)
         self._log_tensorboard(metrics)
+        self._write_reports()
         self.generation += 1
-        if improved or self.strategy.center is not None:
+        if self.best_pt and (improved or self.strategy.center is not None):
             self.save_best()
-        if self.generation % self.config["checkpoint_every"] == 0 or self.generation == self.config["generations"]:
+        if self.generation % self.checkpoint_every == 0 or self.generation == self.generations:
             self.save_checkpoint()
         return metrics
 
@@ -260,7 +334,7 @@ class EvolutionRun:
             with self.run_dir.atomic_path("fitness.png") as tmp:
                 plot_fitness([(self.run_dir.root.name, rows)], tmp, fmt="png")
         except (OSError, ValueError) as err:  # a plot must never fail a finished run
-            print(f"metarl-gym evolve: warning: could not draw fitness.png ({err})", file=sys.stderr)
+            print(f"metarl-gym {self.name}: warning: could not draw fitness.png ({err})", file=sys.stderr)
 
 
 def evolve(config: dict[str, Any], run_dir: str | Path, *, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
@@ -311,11 +385,9 @@ def resume(run_dir: str | Path, *, progress: bool = True, generations: int | Non
             config["generations"] = generations
         run = EvolutionRun(config, rd)
         try:
-            if rd.exists("checkpoint.pt"):
-                run.load_checkpoint()
+            run.restore()
             if generations is not None and generations < run.generation:
                 raise UserError(f"{rd.root} already ran {run.generation} generations; generations={generations} cannot shorten it")
-            rd.truncate_metrics(run.generation)
         except BaseException:
             run.close()
             raise

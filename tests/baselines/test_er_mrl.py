@@ -1,5 +1,6 @@
-"""ER-MRL loop with tiny budgets: search space, a study that runs and resumes exactly, test protocol, generalisation,
-run-directory safety (no data loss after the checkpoint write, crafted pickles refused), one-line user errors."""
+"""ER-MRL with tiny budgets: search space, a study (the runner's generation loop with the PPO-trial backend) that
+runs and resumes exactly, test protocol, generalisation, run-directory safety (no data loss after the checkpoint
+write, crafted pickles refused), ``metarl-gym er-mrl`` with one-line user errors."""
 
 import csv
 import json
@@ -11,7 +12,8 @@ import pytest
 import torch
 import yaml
 
-from metarl_gym.baselines.er_mrl import SEARCH_BOUNDS, decode, encode, main, parameter_names, resolve_er_mrl_config, run_er_mrl, run_trial
+from metarl_gym.baselines.er_mrl import SEARCH_BOUNDS, decode, encode, parameter_names, resolve_er_mrl_config, resume_er_mrl, run_er_mrl, run_trial
+from metarl_gym.cli import main
 from metarl_gym.errors import UserError
 from metarl_gym.run_dir import RunDir
 
@@ -60,8 +62,17 @@ def test_study_runs_tests_and_resumes(tmp_path):
     assert set(test["conditions"]) == {"ppo", "res_ppo"} and isinstance(test["reservoir_beats_ppo"], bool)
     assert len(test["conditions"]["res_ppo"]["final_returns"]) == 2
 
+    # the study is a runner run: its columns, then the strategy's sigma and the backend's trials (PPO runs)
+    with open(run_dir / "metrics.csv") as f:
+        header = next(csv.reader(f))
+    assert header == ["generation", "best", "mean", "median", "worst", "best_ever", "num_nonfinite", "env_steps", "wall_s", "sigma", "trials"]
+    assert study_rows(run_dir)[0]["trials"] == "3"
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert checkpoint["generation"] == 1 and len(checkpoint["backend"]["history"]) == 3 and checkpoint["backend"]["random_scores"] == {}
+    assert not (run_dir / "best.pt").exists()  # best.json is the study's solution
+
     # continue the same study for one more generation: equals a study run for two generations in one go
-    more = run_er_mrl(tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3}), run_dir, progress=False, test=False)
+    more = resume_er_mrl(run_dir, {"search": {"generations": 2}}, progress=False, test=False)
     assert more["generations"] == 2
     straight = run_er_mrl(tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3}), tmp_path / "b", progress=False, test=False)
     resumed = json.loads((run_dir / "history.json").read_text())
@@ -73,6 +84,13 @@ def test_study_runs_tests_and_resumes(tmp_path):
 
     with pytest.raises(UserError, match=r"config key\(s\) \['fitness.seeds'\] differ"):
         run_er_mrl(tiny_config(fitness={"seeds": 2, "total_timesteps": 64}), run_dir, progress=False)
+    with pytest.raises(UserError, match=r"only search.generations, workers, threads, distributed may change, got fitness.seeds"):
+        resume_er_mrl(run_dir, {"fitness": {"seeds": 2}})
+    with pytest.raises(UserError, match=r"has 2 generations already; set it to 2 or more"):
+        resume_er_mrl(run_dir, {"search": {"generations": 1}}, progress=False, test=False)
+    (run_dir / "config.yaml").write_text((run_dir / "config.yaml").read_text().replace("sigma0: 0.3", "sigma0: 0.4"))
+    with pytest.raises(UserError, match=r"config key\(s\) \['search.sigma0'\] were edited after the run started"):
+        resume_er_mrl(run_dir)
 
 
 def test_generalisation_with_normalised_fitness_and_workers(tmp_path):
@@ -148,7 +166,7 @@ def test_kill_after_the_checkpoint_write_keeps_the_last_generation(tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         run_er_mrl(config, tmp_path / "killed", progress=False, test=False)
     monkeypatch.setattr(RunDir, "save_checkpoint", original)
-    assert saves == [0, 1, 2]
+    assert saves == [1, 2]  # one checkpoint per generation, after its metrics row and reports
     killed = tmp_path / "killed"
     assert study_rows(killed) == study_rows(tmp_path / "direct")
     assert json.loads((killed / "history.json").read_text()) == json.loads((tmp_path / "direct" / "history.json").read_text())
@@ -194,8 +212,8 @@ def test_crafted_pickles_are_refused_and_never_run(tmp_path):
     marker = tmp_path / "marker"
     legacy = tmp_path / "legacy"
     legacy.mkdir()
-    (legacy / "study.pkl").write_bytes(pickle.dumps({"es": _Marker(marker)}))
-    with pytest.raises(UserError, match="study.pkl is an ER-MRL study of an older version, stored as a pickle"):
+    (legacy / "study.pkl").write_bytes(pickle.dumps({"es": _Marker(marker)}))  # an old version's pickled study
+    with pytest.raises(UserError, match=r"files metarl-gym did not write \(study.pkl\)"):
         run_er_mrl(tiny_config(), legacy, progress=False, test=False)
     assert not marker.exists()
 
@@ -247,19 +265,33 @@ def test_trials_go_through_the_given_map_function(tmp_path):
 def test_command_line_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(tiny_config()))
-    assert main(["--config", str(path), "--run-dir", str(tmp_path / "r"), "search.pop_size=2"]) == 2
+    assert main(["er-mrl", str(path), "--run-dir", str(tmp_path / "r"), "search.pop_size=2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("error: config key 'search.pop_size': must be an integer >= 3")
+    assert err.count("\n") == 0 and err.startswith("metarl-gym er-mrl: error: config key 'search.pop_size': must be an integer >= 3")
     path.write_text("envs:\n  - id: [unclosed\n")
-    assert main(["--config", str(path), "--run-dir", str(tmp_path / "r")]) == 2
+    assert main(["er-mrl", str(path), "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"{path}:3:1" in err
+    for argv, says in [
+        (["er-mrl"], "needs a YAML config"),
+        (["er-mrl", str(path), "--resume", str(tmp_path / "r")], "--resume DIR takes no config"),
+        (["er-mrl", "--resume", str(tmp_path / "nothing")], "does not exist"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and says in err, err
 
 
 def test_progress_bar_and_command_line_run(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(tiny_config(test={"seeds": 1, "total_timesteps": 64})))
-    assert main(["--config", str(path), "--run-dir", str(tmp_path / "r")]) == 0
+    assert main(["er-mrl", str(path), "--run-dir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr()
-    assert "er-mrl study" in out.err and "1/1" in out.err and "er-mrl test" in out.err
+    assert "er-mrl: 100%" in out.err and "1/1" in out.err and "er-mrl test" in out.err
     assert "best reservoir:" in out.out and "plain PPO" in out.out
+    # --resume with search.generations=2 (an override after the options) extends the study; the test runs are kept
+    assert main(["er-mrl", "--resume", str(tmp_path / "r"), "--no-progress", "search.generations=2", "--no-test"]) == 0
+    assert "2 generations" in capsys.readouterr().out
+    assert len(study_rows(tmp_path / "r")) == 2
+    assert main(["er-mrl", "--resume", str(tmp_path / "r"), "seed=3"]) == 2
+    assert "only search.generations, workers, threads, distributed may change, got seed" in capsys.readouterr().err

@@ -44,13 +44,13 @@ def die():
 
 original_atomic_file = rdm.atomic_file
 @contextlib.contextmanager
-def atomic_file(path):
+def atomic_file(path, *args, **kwargs):
     # every whole-file write of a RunDir (write_bytes, atomic_path, truncate_metrics) goes through here
     count[0] += 1
     hit = count[0] == kill_at
     if hit and mode == "before":
         die()
-    with original_atomic_file(path) as tmp:
+    with original_atomic_file(path, *args, **kwargs) as tmp:
         yield tmp
         if hit and mode == "mid":
             die()  # the temporary file written, not yet renamed over the target
@@ -76,18 +76,19 @@ rdm.RunDir.append_metrics = append_metrics
 
 CHILD = INJECT + r"""
 import sys
-from metarl_gym.baselines.er_mrl import main
+import metarl_gym.baselines.er_mrl, metarl_gym.evolution.runner  # the imports done: SIGTERM finds the handlers set
+from metarl_gym.cli import main
 
 print("ready", flush=True)
-sys.exit(main(["--config", sys.argv[2], "--run-dir", sys.argv[1], "--quiet"]))
+sys.exit(main(["er-mrl", *sys.argv[1:], "--no-progress"]))
 """
 
 
-def run_child(run_dir, config_path, kill_at=0, mode="after", signal_after_s=None, sig=signal.SIGKILL):
-    """Run the study in a child process through the command line; returns its exit status (-SIGKILL when it
-    was killed) and stderr. ``signal_after_s``: send ``sig`` that long after the child is ready."""
+def run_child(args, kill_at=0, mode="after", signal_after_s=None, sig=signal.SIGKILL):
+    """Run ``metarl-gym er-mrl ARGS`` in a child process; returns its exit status (-SIGKILL when it was killed)
+    and stderr. ``signal_after_s``: send ``sig`` that long after the child is ready."""
     env = {**os.environ, "KILL_AT": str(kill_at), "KILL_MODE": mode}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(run_dir), str(config_path)], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if signal_after_s is not None:
         assert proc.stdout.readline().strip() == "ready"
@@ -147,16 +148,19 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_result(tmp
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(CONFIG))
     previous = 0
+    start = [config_path, "--run-dir", run_dir]
     for point, mode in zip(points, ("mid", "before", "after")):
-        rc, err = run_child(run_dir, config_path, kill_at=point - previous, mode=mode)
+        rc, err = run_child(start, kill_at=point - previous, mode=mode)  # the same command again resumes
         assert rc == -signal.SIGKILL, f"write {point - previous} ({mode}) was not reached\n{err}"
         previous = point
-    # SIGTERM (as Ctrl-C) at a random moment: the command stops with one line saying how to resume, status 130
-    rc, err = run_child(run_dir, config_path, signal_after_s=rng.uniform(0.5, 2.0), sig=signal.SIGTERM)
+    # SIGTERM at a random moment: the command stops (after the generation it is in, or at once outside the
+    # generation loop) with one line saying how to resume, status 128 + SIGTERM
+    rc, err = run_child(start, signal_after_s=rng.uniform(0.5, 2.0), sig=signal.SIGTERM)
     if rc != 0:
-        assert rc == 130, err
+        assert rc == 128 + signal.SIGTERM, err
         lines = err.strip().splitlines()
-        assert len(lines) == 1 and "interrupted" in lines[0] and "run the same command again to resume" in lines[0], err
-    rc, err = run_child(run_dir, config_path)
+        assert len(lines) == 1 and lines[0].startswith("metarl-gym er-mrl: SIGTERM: stopped"), err
+        assert f"resume with `metarl-gym er-mrl --resume {run_dir}`" in lines[0], err
+    rc, err = run_child(["--resume", run_dir])
     assert rc == 0, err
     assert outcome(run_dir) == reference

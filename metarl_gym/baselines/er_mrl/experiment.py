@@ -1,51 +1,47 @@
 """The whole ER-MRL experiment — the CMA-ES study, then the test protocol — in one resumable run directory.
 
+The study is an evolution run on the runner's one generation loop (:class:`~metarl_gym.evolution.runner.
+EvolutionRun`): CMA-ES over reservoir hyper-parameters (:func:`.fitness.build_strategy`) with
+:class:`.fitness.ReservoirFitness` as the backend that scores a population (PPO trials). ``metarl-gym er-mrl``
+(:mod:`metarl_gym.cli`) runs :func:`run_er_mrl` / :func:`resume_er_mrl`.
+
 Run directory (a :class:`~metarl_gym.run_dir.RunDir` of kind ``er_mrl``)::
 
     run.json  .lock    the run kind and the files written; the lock held while a process writes
     config.yaml        the resolved config
-    checkpoint.pt      the study (CMA-ES state, history, counters); weights_only-loadable
-    metrics.csv        one row per generation (study.METRIC_COLUMNS)
+    checkpoint.pt      the runner's checkpoint: CMA-ES state, counters, the history and random scores;
+                       weights_only-loadable; written after every generation (the commit point)
+    metrics.csv        one row per generation: the runner's columns, then sigma and trials (PPO runs)
     history.json       every candidate: generation, hyper-parameters, fitness, per-env and per-seed scores
     best.json          the best hyper-parameters found and their fitness
-    fitness.png        the study's fitness per generation
+    fitness.png        the study's best / mean fitness per generation
     test/...  comparison.png  test_summary.json      the test protocol (see .protocol)
 
-Running again on the same directory resumes it: the stored config must match the given one except for
-``search.generations`` (to extend a study), ``workers``, ``threads`` and ``distributed``.
+Running again on the same directory with the same config resumes it (so does ``metarl-gym er-mrl --resume
+DIR``): the stored config must match the given one except for ``search.generations`` (to extend a study),
+``workers``, ``threads`` and ``distributed``.
 """
 
 from __future__ import annotations
 
-import argparse
-import signal
-import sys
+import copy
 import time
 from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
+from ...evolution.runner import EvolutionRun
 from ...run_dir import RunDir
-from .config import config_differences, resolve_er_mrl_config
-from .plots import plot_fitness
+from .config import RESUME_MAY_CHANGE, config_differences, resolve_er_mrl_config
+from .fitness import ReservoirFitness, build_strategy
 from .protocol import run_test_protocol
-from .study import Study
 from .workers import LocalMap, MapFn
-
-LEGACY_STUDY = "study.pkl"
 
 
 def _open_run_dir(config: dict[str, Any], given: dict[str, Any], path: Path, overwrite: bool) -> tuple[RunDir, dict[str, Any]]:
     """Create the run directory, or open the study in it for resume; returns ``(run_dir, config to run)``."""
-    if (path / LEGACY_STUDY).exists() and not overwrite:
-        raise UserError(
-            f"{path / LEGACY_STUDY} is an ER-MRL study of an older version, stored as a pickle, which can run code "
-            f"when loaded, so it is not loaded: start a new --run-dir (or pass --overwrite to replace it)"
-        )
     run_dir = RunDir(path, "er_mrl", overwrite=overwrite)
     if overwrite or not (path / "run.json").is_file():
-        if overwrite and (path / LEGACY_STUDY).exists():
-            (path / LEGACY_STUDY).unlink()
         return run_dir.create(config), config
     run_dir.open_existing()
     if not run_dir.exists("config.yaml"):
@@ -59,7 +55,7 @@ def _open_run_dir(config: dict[str, Any], given: dict[str, Any], path: Path, ove
     if diffs:
         raise UserError(
             f"{path}: config key(s) {diffs} differ from the study stored there; resume with the config it started with "
-            f"(only search.generations, workers, threads and distributed may change), or use a new --run-dir"
+            f"(only {', '.join(RESUME_MAY_CHANGE)} may change), or use a new --run-dir"
         )
     return run_dir, config
 
@@ -93,8 +89,8 @@ def run_er_mrl(
 
     Args:
         config: the loaded YAML (see :mod:`.config` and examples/configs/er_mrl_cartpole_masked.yaml).
-        run_dir: the run directory; an ER-MRL run there is continued.
-        overwrite: replace whatever the directory holds (another run, foreign files, an old study.pkl).
+        run_dir: the run directory; an ER-MRL run there with the same config is continued.
+        overwrite: replace whatever the directory holds (another run, files metarl-gym did not write).
         progress: progress bars over generations and test runs.
         test: run the test protocol after the study.
         map_fn: ``map_fn(fn, specs) -> results`` for the PPO trials (default: from ``workers`` /
@@ -106,6 +102,7 @@ def run_er_mrl(
     Raises:
         UserError: an invalid config (the key path named), a directory holding something else, a stored study
             with another config, a damaged or unsafe checkpoint, a directory in use by another process.
+        RunInterrupted: SIGINT / SIGTERM stopped the study after a generation (checkpoint saved).
     """
     start = time.perf_counter()
     given = config
@@ -118,19 +115,25 @@ def run_er_mrl(
     try:
         with rd.lock():
             rd.write_config(config)  # a resume may have raised search.generations
-            study = Study(config, rd, map_fn, progress)
-            if study.generation > config["search"]["generations"]:
-                raise UserError(
-                    f"config key 'search.generations': the study in {path} has {study.generation} generations already; "
-                    f"set it to {study.generation} or more"
-                )
-            best = study.run()
-            if study.generations:
-                with rd.atomic_path("fitness.png") as tmp:
-                    plot_fitness(rd.read_metrics(), tmp, title=f"ER-MRL study on {', '.join(e['id'] for e in config['envs'])}")
+            fitness = ReservoirFitness(config, map_fn)
+            generations = config["search"]["generations"]
+            study = EvolutionRun(config, rd, strategy=build_strategy(config), backend=fitness, name="er-mrl",
+                                 generations=generations, checkpoint_every=1, best_pt=False)
+            try:
+                study.restore()
+                if study.generation > generations:
+                    raise UserError(
+                        f"config key 'search.generations': the study in {path} has {study.generation} generations already; "
+                        f"set it to {study.generation} or more"
+                    )
+            except BaseException:
+                study.close()
+                raise
+            result = study.run(progress=progress)
+            best = fitness.best()
             if best is None:
                 raise UserError("no candidate finished an episode, so there is no best reservoir; raise fitness.total_timesteps")
-            summary: dict[str, Any] = {"best": best, "generations": study.generation, "study_wall_s": round(study.wall_s, 1), "test": None}
+            summary: dict[str, Any] = {"best": best, "generations": result["generations"], "study_wall_s": round(result["wall_s"], 1), "test": None}
             if test:
                 batch = config["workers"] if config["distributed"]["backend"] == "local" else config["distributed"]["num_workers"]
                 summary["test"] = run_test_protocol(config, rd, best, map_fn, batch=batch, progress=progress)
@@ -141,49 +144,42 @@ def run_er_mrl(
     return summary
 
 
-# ---------------------------------------------------------------------------------------------- command line
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def resume_er_mrl(run_dir: str | Path, changes: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Continue the ER-MRL run in ``run_dir`` (the study, then the test protocol) with its stored config.
 
+    Args:
+        run_dir: a directory holding an ER-MRL run.
+        changes: new values for the keys a resume may change, as a nested dict: ``{"search": {"generations":
+            N}}`` (to extend the study), ``workers``, ``threads``, ``distributed``.
+        **kwargs: ``progress``, ``test``, ``map_fn`` of :func:`run_er_mrl`.
 
-def main(argv: list[str] | None = None, *, default_config: str | None = None, default_run_dir: str = "runs/er_mrl", prog: str | None = None) -> int:
-    """Command line: ``[--config C] [--run-dir D] [--overwrite] [--no-test] [--quiet] [key.path=value ...]``.
-
-    Returns the exit status: 0 done, 2 a user error (one line on stderr naming the problem and the fix),
-    130 interrupted (Ctrl-C or SIGTERM; the study is saved up to its last finished generation).
+    Raises:
+        UserError: no ER-MRL run there, config.yaml missing or edited since the run started, a change of
+            another key, and whatever :func:`run_er_mrl` raises.
     """
-    from ...config import apply_overrides
-    from ...run_dir import load_yaml_file
-
-    parser = argparse.ArgumentParser(prog=prog, description="ER-MRL: CMA-ES over reservoir hyper-parameters around SB3 PPO, then a test against plain PPO")
-    parser.add_argument("--config", default=default_config, required=default_config is None, help="ER-MRL YAML config")
-    parser.add_argument("--run-dir", default=default_run_dir, help="run directory (resumed if it holds an ER-MRL run)")
-    parser.add_argument("--overwrite", action="store_true", help="replace whatever the run directory holds")
-    parser.add_argument("--no-test", action="store_true", help="skip the test protocol")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("overrides", nargs="*", help="config overrides key.path=value, e.g. search.generations=5")
-    args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        config = apply_overrides(load_yaml_file(args.config), args.overrides)
-        summary = run_er_mrl(config, args.run_dir, overwrite=args.overwrite, progress=not args.quiet, test=not args.no_test)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; the study in {args.run_dir} is saved up to its last finished generation: run the same "
-              "command again to resume", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    best = summary["best"]
-    print("best reservoir:", {k: round(v, 4) for k, v in best["params"].items()}, f"fitness {best['fitness']:.4g}")
-    if summary["test"] is not None:
-        for name, result in summary["test"]["conditions"].items():
-            print(f"{name:8s} final return {result['final_mean']:7.1f} ± {result['final_std']:5.1f}   mean over training {result['training_mean']:7.1f}")
-        verdict = "beats" if summary["test"]["reservoir_beats_ppo"] else "does not beat"
-        print(f"the evolved reservoir + PPO {verdict} plain PPO ({summary['wall_s'] / 60:.1f} min; plot: {Path(args.run_dir) / 'comparison.png'})")
-    return 0
+    rd = RunDir(run_dir, "er_mrl").open_existing()
+    if not rd.exists("config.yaml"):
+        raise UserError(f"{rd.path('config.yaml')} is missing: the run stopped before it started; start it again with "
+                        f"`metarl-gym er-mrl CONFIG --run-dir {rd.root} --overwrite`")
+    config = rd.read_config()
+    if rd.recorded_config is not None:
+        edited = config_differences(rd.recorded_config, config)
+        if edited:
+            raise UserError(f"{rd.path('config.yaml')}: config key(s) {edited} were edited after the run started; undo the "
+                            "edit (a run resumes with the config it started with), or start a new run")
+    config = copy.deepcopy(config)
+    for key, value in (changes or {}).items():
+        if key == "search" and isinstance(value, dict) and set(value) <= {"generations"}:
+            config["search"].update(value)
+        elif key == "distributed" and isinstance(value, dict):
+            config["distributed"] = {**config["distributed"], **value}
+        elif key in ("workers", "threads", "distributed"):
+            config[key] = value
+        else:
+            shown = f"{key}.{next(iter(value))}" if isinstance(value, dict) and value else key
+            raise UserError(f"a resumed ER-MRL run keeps the config it started with: only {', '.join(RESUME_MAY_CHANGE)} "
+                            f"may change, got {shown}=...")
+    return run_er_mrl(config, run_dir, **kwargs)
 
 
-__all__ = ["main", "run_er_mrl"]
+__all__ = ["resume_er_mrl", "run_er_mrl"]

@@ -1,10 +1,10 @@
-"""ER-MRL figures: the study's fitness per generation, and the test protocol's learning curves."""
+"""ER-MRL's test-protocol figure: learning curves of the best reservoir + PPO against plain PPO (the study's
+fitness.png is the runner's, :func:`metarl_gym.plots.plot_fitness`)."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -18,34 +18,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def plot_fitness(rows: list[dict[str, Any]], path: str | Path, title: str = "ER-MRL study") -> None:
-    """Best / mean / worst candidate fitness and the best so far against the generation -> PNG at ``path``.
-
-    Args:
-        rows: metrics.csv rows (``generation``, ``best``, ``mean``, ``worst``, ``best_ever``).
-        path: the image file (written as given; the caller makes it atomic).
-        title: the plot title.
-    """
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    gen = np.array([r["generation"] for r in rows], dtype=float)
-    col = lambda key: np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)  # noqa: E731
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.fill_between(gen, col("worst"), col("best"), color="C0", alpha=0.2, label="worst … best candidate")
-    ax.plot(gen, col("mean"), color="C0", label="mean candidate")
-    ax.plot(gen, col("best_ever"), color="C1", linestyle="--", label="best so far")
-    ax.set_title(title)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("generation")
-    ax.set_ylabel("fitness (PPO return of the last episodes)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
 
 
 def plot_comparison(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], total_timesteps: int, env: dict, path: str | Path) -> None:
@@ -86,4 +58,4 @@ def plot_comparison(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], tota
     plt.close(fig)
 
 
-__all__ = ["plot_comparison", "plot_fitness"]
+__all__ = ["plot_comparison"]

@@ -23,7 +23,7 @@ import numpy as np
 from ...run_dir import RunDir
 from .plots import plot_comparison
 from .search_space import reservoir_config
-from .study import _finite_or_none
+from .fitness import finite_or_none
 from .workers import MapFn, ppo_config, run_trial
 
 TEST_SEED_OFFSET = 1000
@@ -54,7 +54,7 @@ def _write_result(run_dir: RunDir, config: dict[str, Any], condition: str, seed:
         "final_mean": result["final_mean"],
         "last_row": result["rows"][-1] if result["rows"] else None,
     }
-    run_dir.write_json(f"{out}/result.json", _finite_or_none(summary))  # last: marks the run finished
+    run_dir.write_json(f"{out}/result.json", finite_or_none(summary))  # last: marks the run finished
 
 
 def read_curve(run_dir: RunDir, condition: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,7 +134,7 @@ def run_test_protocol(
     summary["reservoir_beats_ppo"] = bool(res["final_mean"] > ppo["final_mean"])
     with run_dir.atomic_path("comparison.png") as tmp:
         plot_comparison(curves, test["total_timesteps"], env, tmp)
-    run_dir.write_json("test_summary.json", _finite_or_none(summary))
+    run_dir.write_json("test_summary.json", finite_or_none(summary))
     return summary
 
 

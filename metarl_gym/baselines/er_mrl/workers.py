@@ -19,6 +19,7 @@ import copy
 import io
 import math
 import multiprocessing
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -116,8 +117,11 @@ def random_policy_score(env: dict[str, Any], episodes: int, seed: int, device=No
 
 
 def init_worker() -> None:
-    """Worker-process initialiser: one torch thread (a run's own ``threads`` setting still applies)."""
+    """Worker-process initialiser: one torch thread (a run's own ``threads`` setting still applies); Ctrl-C
+    ignored, so that the study process finishes the generation's trials and checkpoints (the runner's first
+    SIGINT stops after the generation)."""
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class LocalMap:
