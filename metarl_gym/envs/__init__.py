@@ -19,12 +19,14 @@ from .cartpole import CartPole
 from .double_pendulum import DoublePendulum
 from .pendulum import Pendulum
 from .pendulum_swingup import PendulumSwingup
+from .slimevolley import SlimeVolley
 
 TORCH_ENVS = {
     "MetaRL/Pendulum-v0": (Pendulum, 2000),
     "MetaRL/DoublePendulum-v0": (DoublePendulum, 2000),
     "MetaRL/CartPole-v1": (CartPole, 500),
     "MetaRL/PendulumSwingup-v1": (PendulumSwingup, 200),
+    "MetaRL/SlimeVolley-v0": (SlimeVolley, 3000),
 }
 """Torch-batched envs: id -> (vector class, max_episode_steps)."""
 
@@ -35,7 +37,7 @@ def register_envs() -> None:
         if env_id not in gym.registry:
             gym.register(
                 env_id,
-                entry_point=partial(TorchSingleEnv, cls),
+                entry_point=partial(getattr(cls, "single_env_class", TorchSingleEnv), cls),
                 vector_entry_point=cls,
                 max_episode_steps=max_steps,
             )
@@ -44,7 +46,7 @@ def register_envs() -> None:
 register_envs()
 
 __all__ = [
-    "make", "TorchVectorEnv", "TorchSingleEnv", "Pendulum", "DoublePendulum", "CartPole", "PendulumSwingup", "TORCH_ENVS",
+    "make", "TorchVectorEnv", "TorchSingleEnv", "Pendulum", "DoublePendulum", "CartPole", "PendulumSwingup", "SlimeVolley", "TORCH_ENVS",
     "register_envs",
     # wrappers
     "MaskVelocity", "MaskVelocityObservation", "ToNumpy", "RecordEpisodeStatistics", "Trial", "velocity_indices", "to_numpy",

@@ -14,6 +14,7 @@ RANGES = {
     "MetaRL/DoublePendulum-v0": {"m2": (0.5, 2.0), "l1": (0.7, 1.3)},
     "MetaRL/CartPole-v1": {"length": (0.3, 0.8), "masspole": (0.05, 0.3)},
     "MetaRL/PendulumSwingup-v1": {"g": (8.0, 12.0), "m": (0.5, 1.5)},
+    "MetaRL/SlimeVolley-v0": {},  # no physical task parameters
 }
 
 
@@ -26,6 +27,8 @@ def actions_for(env, n, seed):
     space = env.single_action_space
     if isinstance(space, gym.spaces.Discrete):
         return torch.randint(0, int(space.n), (n,), generator=g)
+    if isinstance(space, gym.spaces.MultiBinary):
+        return torch.randint(0, 2, (n, *space.shape), generator=g).float()
     return env.check_actions(torch.rand(n, *space.shape, generator=g) * 5 - 2.5, validate=False)
 
 

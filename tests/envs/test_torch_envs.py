@@ -25,6 +25,8 @@ def random_actions(env, steps, seed=0):
     space = env.single_action_space
     if isinstance(space, gym.spaces.Discrete):
         return torch.randint(0, int(space.n), (steps, env.num_envs), generator=g)
+    if isinstance(space, gym.spaces.MultiBinary):
+        return torch.randint(0, 2, (steps, env.num_envs, *space.shape), generator=g).float()
     low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
     return low + (high - low) * torch.rand(steps, env.num_envs, *space.shape, generator=g)
 
