@@ -69,7 +69,8 @@ class _GeneratorRandn:
 #   holding code or options were left out: restored by updating the new instance's dict), range,
 #   object (the attributes of a cma object, restored into the object the new cma instance holds there; for a
 #   cma dict / list subclass also its "items"),
-#   alias (a second reference to an array / container / object stored earlier, by its path).
+#   alias (a second reference to an array / container / object stored earlier, by its path),
+#   view (an array viewing the memory of an array stored earlier: offset, shape, strides, dtype).
 _PLAIN = (type(None), bool, int, float, str)
 
 
@@ -93,8 +94,18 @@ def _encode(value: Any, path: str, memo: dict[int, str]) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
             raise TypeError(f"cma state {path}: unsupported array dtype {value.dtype}")
+        root = value
+        while isinstance(root.base, np.ndarray):
+            root = root.base
         memo[id(value)] = path
-        return torch.from_numpy(np.array(value, copy=True))
+        if root is not value and id(root) in memo and (root.flags.c_contiguous or root.flags.f_contiguous):
+            # a view of an array stored before it (cma's dC is the diagonal of C, updated in place with it)
+            offset = value.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+            return {"t": "view", "base": memo[id(root)], "offset": offset, "shape": list(value.shape),
+                    "strides": list(value.strides), "dtype": value.dtype.str}
+        # the memory layout is kept (eigh gives Fortran-ordered B): BLAS rounds C- and F-ordered products
+        # differently, and a resume must be bit for bit
+        return torch.from_numpy(np.array(value, copy=True, order="K"))
     if type(value) is range:
         return {"t": "range", "v": [value.start, value.stop, value.step]}
     if type(value) in (list, tuple):
@@ -151,7 +162,7 @@ def _encode_attrs(obj: Any, path: str, memo: dict[int, str], rebuilt=frozenset()
 
 def _decode(node: Any, path: str, memo: dict[str, Any]) -> Any:
     if isinstance(node, Tensor):
-        value = node.numpy().copy()
+        value = np.array(node.numpy(), copy=True, order="K")
         memo[path] = value
         return value
     if not isinstance(node, dict):
@@ -167,6 +178,14 @@ def _decode(node: Any, path: str, memo: dict[str, Any]) -> Any:
         return memo[node["v"]]
     if tag == "range":
         return range(*node["v"])
+    if tag == "view":
+        base = memo.get(node["base"])
+        if not (isinstance(base, np.ndarray) and (base.flags.c_contiguous or base.flags.f_contiguous)):
+            raise TypeError(f"{path}: view of {node['base']!r}, which is not an array stored before it")
+        value = np.ndarray(tuple(node["shape"]), np.dtype(node["dtype"]), buffer=base, offset=node["offset"],
+                           strides=tuple(node["strides"]))
+        memo[path] = value
+        return value
     if tag in ("list", "tuple"):
         items: list = []
         if tag == "list":
@@ -215,6 +234,33 @@ def _restore_attrs(obj: Any, attrs: dict[str, Any], path: str, memo: dict[str, A
             memo[sub] = target
         else:
             setattr(obj, name, _decode(node, sub, memo))
+
+
+def _rekey_archives(obj: Any, seen: set[int] | None = None) -> None:
+    """Re-key cma's solution archives for this process.
+
+    cma keys its archives of sent solutions by ``hash(x.tobytes())``, and Python salts bytes hashes per process
+    (PYTHONHASHSEED): keys stored by another process would never match, and cma would then rebuild the genotype
+    of a told solution from its phenotype (not bit for bit with bounds). Each archive keeps the array behind
+    every key (``_unhashed_keys``), so the keys are recomputed here with the archive's own ``key()``.
+    """
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    attrs = vars(obj)
+    unhashed = attrs.get("_unhashed_keys")
+    if callable(getattr(obj, "key", None)) and isinstance(unhashed, dict) and isinstance(attrs.get("data"), dict):
+        new = {old: obj.key(x) for old, x in unhashed.items() if isinstance(x, np.ndarray)}
+        for name in ("data", "data_with_same_key", "_unhashed_keys"):
+            table = attrs.get(name)
+            if isinstance(table, dict):
+                rebuilt = {new.get(k, k): v for k, v in table.items()}
+                table.clear()
+                table.update(rebuilt)
+    for value in attrs.values():
+        if _is_cma_object(value) and not isinstance(value, cma.CMAOptions):
+            _rekey_archives(value, seen)
 
 
 def _node(tree: dict[str, Any], path: str) -> Any:
@@ -352,6 +398,7 @@ class CMAES(Strategy):
         es = self._new_es()
         try:
             _restore_attrs(es, state["cma"], "", {})
+            _rekey_archives(es)
             if not hasattr(es, "timer"):  # cma's wall-clock timer, made by the first ask (not state)
                 es.timer = cma.utilities.utils.ElapsedWCTime()
             self._randn_source.rng.bit_generator.state = state["randn"]

@@ -9,6 +9,8 @@ import io
 import math
 import pickle
 
+import cma
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -96,6 +98,37 @@ def test_resume_between_ask_and_tell(pop):
     resumed.load_state_dict(saved_and_loaded(reference.state_dict()))
     assert reference.tell(params, objective(params)) == resumed.tell(params, objective(params))
     assert torch.equal(reference.ask(), resumed.ask())
+
+
+OPTIONS = {
+    "elitist": {"CMA_elitist": True},
+    "tpa": {"AdaptSigma": cma.sigma_adaptation.CMAAdaptSigmaTPA},
+    "bounds": {"bounds": [-0.3, 0.3]},
+    "bound-penalty": {"BoundaryHandler": cma.boundary_handler.BoundPenalty, "bounds": [-0.3, 0.3]},
+    "no-mirrors": {"CMA_mirrors": 0},
+}
+
+
+@pytest.mark.parametrize("between", [False, True], ids=["after-tell", "between-ask-and-tell"])
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_resume_is_bit_exact_with_cma_options(name, between):
+    """Options that bring state of their own (elitist best, TPA, boundary penalty weights, mirrors)."""
+    def make(seed):
+        return CMAES(5, pop_size=5 if name == "no-mirrors" else 10, seed=seed, sigma0=0.5, init_std=0.0,
+                     cma_options=dict(OPTIONS[name]))
+
+    reference = make(0)
+    run(reference, 2)
+    pending = reference.ask() if between else None
+    resumed = make(1)
+    resumed.load_state_dict(saved_and_loaded(reference.state_dict()))
+    if between:
+        assert reference.tell(pending, objective(pending)) == resumed.tell(pending, objective(pending))
+    for _ in range(3):
+        a, b = reference.ask(), resumed.ask()
+        assert torch.equal(a, b)
+        assert reference.tell(a, objective(a)) == resumed.tell(b, objective(b))
+    assert_same(reference.state_dict(), resumed.state_dict())
 
 
 def test_state_holds_the_named_numbers():
@@ -189,3 +222,33 @@ def test_the_shipped_cma_es_config_runs_and_resumes(tmp_path):
     assert main(["evolve", "examples/configs/cma_es_pendulum.yaml", "--run-dir", run_dir, "generations=2", *tiny]) == 0
     assert main(["evolve", "--resume", run_dir, "generations=3", "--no-progress"]) == 0
     assert len(_rows(tmp_path / "run")) == 3
+
+
+
+
+@pytest.mark.parametrize("rekey", [True, False], ids=["rekeyed", "without-rekey"])
+def test_resume_between_ask_and_tell_in_another_process(monkeypatch, rekey):
+    """cma keys its archives by salted bytes hashes; a new process must re-key them (with bounds, a missed archive
+    lookup rebuilds the genotype from the phenotype, not bit for bit)."""
+    from cma.utilities.utils import SolutionDict
+
+    from metarl_gym.evolution import cma_es
+
+    def make():
+        return CMAES(5, pop_size=10, seed=0, sigma0=0.5, init_std=0.0, cma_options={"bounds": [-0.3, 0.3]})
+
+    reference = make()
+    run(reference, 2)
+    pending = reference.ask()
+    state = saved_and_loaded(reference.state_dict())
+    reference.tell(pending, objective(pending))
+    expected = reference.ask()
+    # "another process": bytes hashes salted differently (PYTHONHASHSEED)
+    key = SolutionDict.key
+    monkeypatch.setattr(SolutionDict, "key", lambda self, x: key(self, x) + (1 if isinstance(x, np.ndarray) else 0))
+    if not rekey:
+        monkeypatch.setattr(cma_es, "_rekey_archives", lambda es: None)
+    resumed = make()
+    resumed.load_state_dict(state)
+    resumed.tell(pending, objective(pending))
+    assert torch.equal(resumed.ask(), expected) == rekey  # the re-keying is what makes it exact
