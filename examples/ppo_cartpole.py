@@ -32,15 +32,15 @@ def sb3_env(n_envs: int, mask_velocity: bool, reservoir: bool, seed: int, device
     return VecMonitor(SB3VecEnv(env))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--total-timesteps", type=int, default=100_000)
-    parser.add_argument("--n-envs", type=int, default=8)
+    parser.add_argument("--n-envs", type=int, default=8, help="env rows (SB3's name, as in the baseline configs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="torch device of the env and the model (default: CPU env, SB3 'auto')")
     parser.add_argument("--mask-velocity", action="store_true")
     parser.add_argument("--reservoir", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     env = sb3_env(args.n_envs, args.mask_velocity, args.reservoir, args.seed, args.device)
     model = PPO(
@@ -62,6 +62,7 @@ def main() -> None:
 
     returns, _ = evaluate_policy(model, env, n_eval_episodes=10, return_episode_rewards=True)
     print(f"mean return over 10 evaluation episodes: {np.mean(returns):.1f} ± {np.std(returns):.1f}")
+    return float(np.mean(returns))
 
 
 if __name__ == "__main__":
