@@ -7,7 +7,10 @@ checkpoint. The state is now the cma object's numbers, written back into a new c
 
 import io
 import math
+import os
 import pickle
+import subprocess
+import sys
 
 import cma
 import numpy as np
@@ -204,12 +207,18 @@ def _rows(run_dir):
     return [[v for i, v in enumerate(line.split(",")) if i != wall] for line in lines[1:]]
 
 
-@pytest.mark.parametrize("pop", [33, 64])
-def test_evolve_stop_and_resume_equals_the_straight_run(tmp_path, pop):
+@pytest.mark.parametrize("pop, new_process", [(33, False), (64, True)])
+def test_evolve_stop_and_resume_equals_the_straight_run(tmp_path, pop, new_process):
     config = _cli_config(tmp_path, pop, 4)
     assert main(["evolve", str(config), "--run-dir", str(tmp_path / "straight"), "--no-progress"]) == 0
     assert main(["evolve", str(config), "--run-dir", str(tmp_path / "split"), "generations=2", "--no-progress"]) == 0
-    assert main(["evolve", "--resume", str(tmp_path / "split"), "generations=4", "--no-progress"]) == 0
+    command = ["evolve", "--resume", str(tmp_path / "split"), "generations=4", "--no-progress"]
+    if new_process:  # another interpreter: other hash salts, nothing cached
+        result = subprocess.run([sys.executable, "-m", "metarl_gym.cli", *command], capture_output=True, text=True,
+                                timeout=300, env={**os.environ, "PYTHONHASHSEED": "12345"})
+        assert result.returncode == 0, result.stderr
+    else:
+        assert main(command) == 0
     assert _rows(tmp_path / "split") == _rows(tmp_path / "straight") and len(_rows(tmp_path / "straight")) == 4
     a, b = (torch.load(tmp_path / d / "best.pt", weights_only=True) for d in ("straight", "split"))
     assert torch.equal(a["params"], b["params"])
