@@ -229,3 +229,50 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
 def test_default_evolve_config_is_valid():
     config = resolve_evolve_config({})
     assert config["env"]["id"] == "MetaRL/CartPole-v1" and config["strategy"]["name"] == "ga"
+
+
+# ------------------------------------------------------------------ er-mrl
+ER_MRL = {
+    "envs": [{"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 20}, "mask_velocity": True}],
+    "seed": 5, "device": "cpu", "workers": 1, "threads": 1,
+    "reservoir": {"nb_res": 1, "units": 8},
+    "search": {"generations": 2, "pop_size": 3, "sigma0": 0.3},
+    "fitness": {"seeds": 1, "total_timesteps": 48, "last_episodes": 5},
+    "ppo": {"n_envs": 2, "algorithm_kwargs": {"n_steps": 8, "batch_size": 16, "n_epochs": 1, "policy_kwargs": {"net_arch": [4]}}},
+}
+
+SIGTERM_AFTER_FIRST_ROW = r"""
+import os, signal, sys
+from metarl_gym.run_dir import RunDir
+from metarl_gym.cli import main
+
+append = RunDir.append_metrics
+def append_then_sigterm(self, row, columns=None):
+    append(self, row, columns)
+    if row["generation"] == 0:
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would, in the middle of generation 0's writes
+RunDir.append_metrics = append_then_sigterm
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_er_mrl_sigterm_stops_after_the_generation_and_resume_finishes_it(tmp_path, capsys):
+    """`metarl-gym er-mrl` runs on the runner's loop: SIGTERM during a generation lets it finish (row, history.json,
+    checkpoint), exits 128 + 15 with the resume command; `--resume` then gives the uninterrupted study."""
+    from metarl_gym.baselines.er_mrl import run_er_mrl
+
+    run_er_mrl(ER_MRL, tmp_path / "straight", progress=False, test=False)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(ER_MRL))
+    run = tmp_path / "stopped"
+    result = subprocess.run([sys.executable, "-c", SIGTERM_AFTER_FIRST_ROW, "er-mrl", str(path), "--run-dir", str(run),
+                             "--no-progress", "--no-test"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr
+    assert result.stderr.strip() == (f"metarl-gym er-mrl: SIGTERM: stopped after generation 0 (checkpoint saved); "
+                                     f"resume with `metarl-gym er-mrl --resume {run}`")
+    assert len(metrics_rows(run)) == 1 and torch.load(run / "checkpoint.pt", weights_only=True)["generation"] == 1
+    assert len(json.loads((run / "history.json").read_text())) == 3
+    assert main(["er-mrl", "--resume", str(run), "--no-progress", "--no-test"]) == 0
+    assert "fitness" in capsys.readouterr().out
+    assert metrics_rows(run) == metrics_rows(tmp_path / "straight")
+    assert (run / "history.json").read_text() == (tmp_path / "straight" / "history.json").read_text()
