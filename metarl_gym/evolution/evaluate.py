@@ -166,10 +166,12 @@ def score(config: dict[str, Any], params: Tensor, lifetimes: int, seed: int, *, 
           progress: bool = False) -> Tensor:
     """Fitness of ``lifetimes`` fresh lifetimes of one genome ``params [D]``: lifetime j keyed ``keys.key(seed, j)``
     (new start states, tasks and random initial weights each), evaluated in slices of :data:`SCORE_SLICE`.
+    With ``params [lifetimes, D]`` lifetime j lives genome j (e.g. random genomes as a control, on the very
+    lifetimes, the same keys, that a solution is scored on).
 
     Args:
         config: a resolved config.
-        params: ``[D]`` (or ``[1, D]``) genome.
+        params: ``[D]`` (or ``[1, D]``) genome, or ``[lifetimes, D]`` genomes, one per lifetime.
         lifetimes: number of lifetimes.
         seed: the evaluation seed (use one never used in training).
         static_episodes: episodes per lifetime of a static policy (default: the config's ``episodes``; 1 scores
@@ -179,7 +181,9 @@ def score(config: dict[str, Any], params: Tensor, lifetimes: int, seed: int, *, 
     Returns:
         ``[lifetimes]`` float64 on the CPU: each lifetime's mean episode return (``-inf`` where it went non-finite).
     """
-    params = params.reshape(1, -1)
+    if params.ndim not in (1, 2) or (params.ndim == 2 and params.shape[0] not in (1, lifetimes)):
+        raise UserError(f"score: params must be one genome [D] / [1, D] or one per lifetime [{lifetimes}, D], got {tuple(params.shape)}")
+    params = params.reshape(-1, params.shape[-1]).expand(lifetimes, -1)
     evaluator = Evaluator(config)
     if static_episodes is not None and not getattr(evaluator.policy, "plastic", False):
         evaluator.close()
@@ -190,7 +194,7 @@ def score(config: dict[str, Any], params: Tensor, lifetimes: int, seed: int, *, 
             for start in range(0, lifetimes, SCORE_SLICE):
                 count = min(SCORE_SLICE, lifetimes - start)
                 keys = rk.key(int(seed), torch.arange(start, start + count, device=params.device))
-                fitness, _ = evaluator.evaluate(params.expand(count, -1), keys)
+                fitness, _ = evaluator.evaluate(params[start : start + count], keys)
                 out.append(fitness.double().cpu())
                 bar.update(count)
     finally:
