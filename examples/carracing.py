@@ -27,9 +27,8 @@ from pathlib import Path
 import torch
 
 from metarl_gym.config import apply_overrides, load_yaml
-from metarl_gym.evolution.evaluate import Evaluator, load_solution, score
+from metarl_gym.evolution.evaluate import load_solution, score
 from metarl_gym.evolution.runner import RunInterrupted, evolve
-from metarl_gym.keys import key
 
 CONFIGS = Path(__file__).parent / "configs" / "pixels"
 MODES = {
@@ -78,10 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     random_genomes = torch.randn(args.tracks, solution.numel(), generator=generator) * init_std
     start = time.time()
     evolved = score(config, solution, args.tracks, HELDOUT_SEED, static_episodes=1)  # track j: key(HELDOUT_SEED, j)
-    evaluator = Evaluator({**config, "episodes": 1})
-    control, _ = evaluator.evaluate(random_genomes.to(config["device"]), key(HELDOUT_SEED, torch.arange(args.tracks)))
-    evaluator.close()
-    control = control.double().cpu()
+    control = score(config, random_genomes.to(config["device"]), args.tracks, HELDOUT_SEED, static_episodes=1)  # genome j on track j
     result = {
         "mode": args.mode,
         "config": name,

@@ -34,9 +34,8 @@ import torch
 
 import metarl_gym  # noqa: F401  (registers the MetaRL ids)
 from metarl_gym.config import apply_overrides, load_yaml, resolve_evolve_config
-from metarl_gym.evolution.evaluate import Evaluator, load_solution, score
+from metarl_gym.evolution.evaluate import load_solution, score
 from metarl_gym.evolution.runner import evolve
-from metarl_gym.keys import key
 
 HELD_OUT = "damaged_left"
 
@@ -79,14 +78,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, torch.Tensor]]:
     results = {}
     for morphology in [*trained, HELD_OUT]:
         row = {}
-        for unit, reward in (("progress", config["env"]["kwargs"]["reward"]), ("metres", "distance")):
+        for unit, reward in (("progress", config["env"]["kwargs"].get("reward", "default")), ("metres", "distance")):
             on = resolve_evolve_config(apply_overrides(config, [
                 f"env.morphologies=[{morphology}]", f"env.kwargs.reward={reward}", "rollout.early_stop=null"]))
-            row[f"evolved_{unit}"] = score(on, rules, n, args.eval_seed)  # lifetime j keyed key(eval_seed, j)
-            evaluator = Evaluator(on)
-            fitness, _ = evaluator.evaluate(random_rules, key(args.eval_seed, torch.arange(n, device=config["device"])))
-            evaluator.close()
-            row[f"random_{unit}"] = fitness.double().cpu()
+            row[f"evolved_{unit}"] = score(on, rules, n, args.eval_seed)         # lifetime j keyed key(eval_seed, j)
+            row[f"random_{unit}"] = score(on, random_rules, n, args.eval_seed)  # random rule j on lifetime j
         results[morphology] = row
         e, r = row["evolved_progress"], row["random_progress"]
         em, rm = row["evolved_metres"], row["random_metres"]
