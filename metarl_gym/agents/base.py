@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -76,7 +77,7 @@ class ParamLayout:
 
 
 def check_params(params: Tensor, num_params: int) -> None:
-    """Raise a ValueError unless ``params`` is a float tensor of shape ``[pop, num_params]``."""
+    """Raise a ValueError unless ``params`` is a float tensor of shape ``[pop, num_params]`` with ``pop >= 1``."""
     if not isinstance(params, Tensor):
         raise ValueError(f"params must be a torch.Tensor of shape [pop, {num_params}], got {type(params).__name__}")
     if params.ndim != 2 or params.shape[1] != num_params:
@@ -86,6 +87,8 @@ def check_params(params: Tensor, num_params: int) -> None:
         )
     if not params.is_floating_point():
         raise ValueError(f"params must be a floating-point tensor, got dtype {params.dtype}")
+    if params.shape[0] < 1:
+        raise ValueError(f"params has no rows (shape {tuple(params.shape)}): a population needs at least one individual")
 
 
 class Policy(ABC):
@@ -171,6 +174,23 @@ def action_output_dim(action_space: gym.Space) -> int:
     if isinstance(action_space, gym.spaces.Discrete):
         return int(action_space.n)
     return int(math.prod(action_space.shape))
+
+
+def check_output_bounds(action_space: gym.Space, output: str, owner: str) -> None:
+    """Raise a ValueError if ``output`` cannot map into ``action_space``: ``"tanh"`` scales tanh onto
+    [low, high], so a Box with an infinite bound would get NaN / inf actions and every individual would score -inf.
+
+    Args:
+        action_space: the policy's action space.
+        output: the output mode (see :func:`bound_actions`).
+        owner: the policy class name, for the message.
+    """
+    if output == "tanh" and isinstance(action_space, gym.spaces.Box) and not (
+        np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()
+    ):
+        raise ValueError(f"{owner}(output='tanh') scales actions onto [low, high], but the action space {action_space} "
+                         "has an infinite bound: every action would be NaN / inf and every individual would score -inf; "
+                         "use output='clip' (raw outputs) or output='tanh_clip' (tanh in [-1, 1])")
 
 
 def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> Tensor:

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import keys as rk
-from .base import ParamLayout, Policy, State, action_output_dim, activation_fn, bound_actions, check_params
+from .base import ParamLayout, Policy, State, action_output_dim, activation_fn, bound_actions, check_output_bounds, check_params
 
 OUTPUTS = ("tanh", "clip", "tanh_clip", "carracing")
 """Box bounding modes: those of :func:`~metarl_gym.agents.base.bound_actions`, plus ``"carracing"``:
@@ -274,6 +274,7 @@ def check_action_space(action_space: gym.Space, output: str, owner: str) -> None
         raise ValueError(f"{owner} supports Box and Discrete action spaces, got {action_space}")
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    check_output_bounds(action_space, output, owner)
     if output == "carracing" and isinstance(action_space, gym.spaces.Box):
         low = action_space.low.reshape(-1)
         if action_space.shape != (3,) or not (low[0] == -1 and (low[1:] == 0).all() and (action_space.high == 1).all()):

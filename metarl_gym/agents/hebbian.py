@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from .. import keys as rk
-from .base import ParamLayout, Policy, State, activation_fn, bound_actions, check_params, tanh_exp
+from .base import ParamLayout, Policy, State, activation_fn, bound_actions, check_output_bounds, check_params, tanh_exp
 
 RULES: dict[str, tuple[str, ...]] = {
     "A": ("A",),
@@ -146,6 +146,7 @@ class HebbianPolicy(Policy):
             raise ValueError(f"unknown init_weights {init_weights!r}; choose one of {list(INIT_WEIGHTS)}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        check_output_bounds(action_space, output, type(self).__name__)
         if any(int(h) < 1 for h in hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive integers, got {tuple(hidden_sizes)}")
         if weight_clip is not None and not weight_clip > 0:

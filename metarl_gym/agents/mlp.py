@@ -14,7 +14,7 @@ import gymnasium as gym
 import torch
 from torch import Tensor
 
-from .base import ParamLayout, Policy, State, activation_fn, bound_actions, check_params, tanh_exp
+from .base import ParamLayout, Policy, State, activation_fn, bound_actions, check_output_bounds, check_params, tanh_exp
 
 
 class MLPPolicy(Policy):
@@ -47,6 +47,7 @@ class MLPPolicy(Policy):
         super().__init__(observation_space, action_space)
         if output not in ("tanh", "clip", "tanh_clip"):
             raise ValueError(f"output must be 'tanh', 'clip' or 'tanh_clip', got {output!r}")
+        check_output_bounds(action_space, output, type(self).__name__)
         if any(int(h) < 1 for h in hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive integers, got {tuple(hidden_sizes)}")
         self.activation = activation_fn(activation)

@@ -110,9 +110,13 @@ class TorchVectorEnv(VectorEnv):
         render_mode: str | None = None,
         tasks: dict[str, float] | None = None,
     ):
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        if isinstance(num_envs, (bool, np.bool_)) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise UserError(f"num_envs must be a positive integer, got {num_envs!r}")
-        if max_episode_steps is not None and max_episode_steps < 1:
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise UserError(f"dtype must be a floating-point torch dtype (torch.float32 or torch.float64): the state "
+                            f"integrates physics in it, got {dtype!r}")
+        if max_episode_steps is not None and (isinstance(max_episode_steps, (bool, np.bool_))
+                                              or not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
             raise UserError(f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}")
         if render_mode not in (None, "rgb_array"):
             raise UserError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")

@@ -46,6 +46,21 @@ class EarlyStop:
             raise ValueError(f"early_stop needs patience >= 1 and after >= 0, got {self}")
 
 
+def check_spaces(env, policy) -> None:
+    """Raise a ValueError unless ``policy`` was built for ``env``'s observation and action spaces (same kind and
+    shape; a policy sized for another env would fail deep inside its first matrix product)."""
+    def describe(space) -> str:
+        n = getattr(space, "n", None)
+        return f"{type(space).__name__}({n})" if n is not None else f"{type(space).__name__} of shape {tuple(space.shape or ())}"
+
+    for what, env_space, policy_space in (("observation", env.single_observation_space, getattr(policy, "observation_space", None)),
+                                          ("action", env.single_action_space, getattr(policy, "action_space", None))):
+        if policy_space is not None and describe(env_space) != describe(policy_space):
+            raise ValueError(f"the policy was built for a {what} space {describe(policy_space)}, the env's is "
+                             f"{describe(env_space)}; build the policy from this env: {type(policy).__name__}("
+                             "env.single_observation_space, env.single_action_space, ...)")
+
+
 @torch.no_grad()
 def rollout(
     env: gym.vector.VectorEnv,
@@ -128,6 +143,7 @@ def rollout(
     """
     pop = params.shape[0] if isinstance(params, Tensor) and params.ndim == 2 else None
     check_params(params, policy.num_params)
+    check_spaces(env, policy)
     n = env.num_envs
     if n % pop != 0:
         raise ValueError(f"env.num_envs ({n}) must be a multiple of the population size ({pop})")
