@@ -56,6 +56,7 @@ from tqdm.auto import tqdm
 from ..config import ConfigError, check_resume_config, resolve_evolve_config
 from ..distributed import build_backend
 from ..errors import UserError
+from ..memory import check_evolve_memory
 from ..run_dir import RunDir
 from . import STRATEGIES
 from .evaluate import build_env, build_policy, per_morphology
@@ -145,6 +146,7 @@ class EvolutionRun:
             probe = build_env(config, 1)
             self.policy = build_policy(config, probe)  # (the backend builds its own; this one sizes the genome)
             probe.close()
+            check_evolve_memory(config, self.policy)  # refused up front, before the population is allocated
             strategy = build_strategy(config, self.policy.num_params)
         self.strategy = strategy
         self.backend = backend  # None: local or Ray (metarl_gym.distributed), started at the first evaluation
@@ -305,7 +307,8 @@ class EvolutionRun:
         metrics = self.strategy.tell(params, fitness)
         self.env_steps += int(stats["env_steps"])
         self.wall_s += time.perf_counter() - start
-        improved = metrics["best"] >= best_before  # NaN (nothing finite) compares False
+        # strictly better: the summary and best.pt name the first generation at the best (NaN compares False)
+        improved = metrics["best"] > best_before or (self.best_generation < 0 and metrics["best"] >= best_before)
         if improved:
             self.best_generation = self.generation
         nonfinite = stats.get("num_nonfinite", metrics.get("num_nonfinite", 0))
