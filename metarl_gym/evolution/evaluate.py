@@ -211,6 +211,11 @@ def load_solution(run_dir: str | Path) -> tuple[dict[str, Any], Tensor]:
     rd = RunDir(run_dir, "evolve").open_existing()
     if not rd.exists("best.pt"):
         raise UserError(f"{rd.root} has no best.pt yet; it is written after the first generation")
+    try:
+        rd.verify("config.yaml")
+    except UserError:  # an edited config would evaluate another policy than the one trained (issue 19)
+        raise UserError(f"{rd.path('config.yaml')} was changed after the run wrote it; the solution is evaluated with "
+                        "the config it was trained with: restore the file (run.json keeps a copy)") from None
     config = resolve_evolve_config(rd.read_config())
     best = rd.load_best(map_location=config["device"])
     params = best.get("params") if isinstance(best, dict) else None

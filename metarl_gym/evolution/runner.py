@@ -202,6 +202,8 @@ class EvolutionRun:
             self.strategy.load_state_dict(state["strategy"])
             if hasattr(self.backend, "load_state_dict"):
                 self.backend.load_state_dict(state["backend"])
+        except UserError:
+            raise  # the strategy's own one-line refusal (e.g. a non-finite stored state)
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise UserError(f"{self.run_dir.path('checkpoint.pt')} does not fit this run's config ({err}); restore it or start a new run") from None
 
@@ -227,8 +229,8 @@ class EvolutionRun:
         center = self.strategy.center
         best = self.strategy.best_params
         params = center if center is not None else best
-        if params is None:
-            return
+        if params is None or not math.isfinite(self.strategy.best_fitness):
+            return  # nothing has scored finite yet: best.pt is written only for a finite best
         if not bool(torch.isfinite(params).all()) or (best is not None and not bool(torch.isfinite(best).all())):
             if not self._warned_nonfinite:
                 print(f"metarl-gym {self.name}: warning: generation {self.generation - 1}: the solution holds non-finite "
