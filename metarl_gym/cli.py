@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -12,8 +13,46 @@ import numpy as np
 import torch
 
 
+SEED_MAX = 2**63 - 1
+"""Largest seed (as ``metarl_gym.schema.SEED_MAX``; not imported, so ``metarl-gym --help`` stays light)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2): ``metarl-gym evaluate: error: argument --seed: ...``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def _int_arg(minimum: int, maximum: int | None = None):
+    """An argparse ``type``: an integer in ``[minimum, maximum]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            try:  # 1e6: an integer written in float notation (exact up to 2**53)
+                number = float(text)
+            except ValueError:
+                number = math.nan
+            if not (math.isfinite(number) and number.is_integer() and abs(number) <= 2**53):
+                raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+            value = int(number)
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {bounds}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+_SEED = _int_arg(0, SEED_MAX)
+_POSITIVE = _int_arg(1)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="metarl-gym", description="Meta-RL and neuroevolution on batched Gymnasium envs.")
+    parser = _Parser(prog="metarl-gym", description="Meta-RL and neuroevolution on batched Gymnasium envs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("envs", help="list the registered MetaRL env ids with their spaces")
@@ -22,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("show", help="write an animated GIF of a passive or random rollout")
     p.add_argument("env_id")
     p.add_argument("--out", required=True, help="output .gif file")
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--steps", type=_POSITIVE, default=200)
     p.add_argument("--policy", choices=["passive", "random"], default="passive", help="zero actions (passive) or random ones")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--every", type=int, default=1, help="keep every k-th frame")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--every", type=_POSITIVE, default=1, help="keep every k-th frame")
     p.add_argument("--env-kwargs", default="{}", help="JSON dict of env kwargs, e.g. '{\"damping\": 0.0}'")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_show)
@@ -41,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("evaluate", help="evaluate the solution of a run (best.pt: the best individual, or the ES / CMA-ES mean)")
     p.add_argument("run_dir")
-    p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--episodes", type=_POSITIVE, default=10)
+    p.add_argument("--seed", type=_SEED, default=12345)
     p.add_argument("--gif", help="also write a GIF of one episode")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -232,9 +271,13 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 12345, *, 
     one episode each for a static policy, the config's lifetime of episodes for a plastic one."""
     from .errors import UserError
     from .evolution.evaluate import load_solution, score
+    from .memory import check_evaluate_memory
 
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise UserError(f"--episodes must be an integer >= 1, got {episodes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise UserError(f"--seed must be an integer in [0, {SEED_MAX}], got {seed!r}")
+    check_evaluate_memory(episodes)
     config, params = load_solution(run_dir)
     returns = score(config, params, episodes, seed, static_episodes=1, progress=progress).numpy()
     return {
@@ -410,7 +453,7 @@ def cmd_er_mrl(args) -> int:
                                      f"that finished: resume with `metarl-gym er-mrl --resume {run_dir}`")
     best = summary["best"]
     print("best reservoir:", {k: round(v, 4) for k, v in best["params"].items()}, f"fitness {best['fitness']:.4g} "
-          f"(generation {best['generation']}, {summary['generations']} generations, {summary['study_wall_s']:.1f} s)")
+          f"(generation {best['generation']} of 0..{summary['generations'] - 1}; study {summary['study_wall_s']:.1f} s)")
     if summary["test"] is not None:
         for name, result in summary["test"]["conditions"].items():
             print(f"{name:8s} final return {result['final_mean']:7.1f} ± {result['final_std']:5.1f}   mean over training {result['training_mean']:7.1f}")

@@ -12,8 +12,11 @@ import pytest
 import torch
 import yaml
 
-from metarl_gym.baselines.er_mrl import SEARCH_BOUNDS, decode, encode, parameter_names, resolve_er_mrl_config, resume_er_mrl, run_er_mrl, run_trial
+from metarl_gym.baselines.er_mrl.search_space import to_unit_box
+from metarl_gym.baselines.er_mrl import SEARCH_BOUNDS, build_strategy, decode, encode, parameter_names, resolve_er_mrl_config, resume_er_mrl, run_er_mrl, run_trial
 from metarl_gym.cli import main
+from metarl_gym.evolution import GA
+from metarl_gym.evolution.runner import EvolutionRun
 from metarl_gym.errors import UserError
 from metarl_gym.run_dir import RunDir
 
@@ -47,6 +50,61 @@ def test_search_space_is_log_scaled_within_the_bounds():
     fixed = resolve_er_mrl_config(tiny_config(search={"evolve_input_scaling": False}))
     assert parameter_names(fixed) == ["spectral_radius_0", "leak_rate_0"]
 
+
+
+def test_study_strategy_is_cma_es_without_mirrors_seeded_from_the_run_seed():
+    config = resolve_er_mrl_config(tiny_config(seed=7, search={"pop_size": 4, "sigma0": 0.2, "x0": {"spectral_radius": 1.0}}))
+    strategy = build_strategy(config)
+    assert strategy.es.opts["CMA_mirrors"] == 0 and strategy.seed == 8 and strategy.pop_size == 4 and strategy.sigma == 0.2
+    start = decode(to_unit_box(strategy.center.double().numpy()), config)
+    assert math.isclose(start["spectral_radius_0"], 1.0, rel_tol=1e-5) and math.isclose(start["leak_rate_0"], 0.1, rel_tol=1e-5)
+    a, b = build_strategy(config).ask(), build_strategy(config).ask()
+    assert torch.equal(a, b) and not torch.equal(a[0], a[1])  # seeded by the run seed
+
+
+class ToyBackend:
+    """A backend with every hook the study uses (state, reports, an extra column): fitness -|x|^2."""
+
+    def __init__(self):
+        self.seen, self.closed = [], False
+
+    def evaluate(self, params, generation):
+        self.seen.append(generation)
+        return -(params**2).sum(dim=1), {"env_steps": 10, "metrics": {"calls": len(self.seen)}}
+
+    def state_dict(self):
+        return {"seen": list(self.seen)}
+
+    def load_state_dict(self, state):
+        self.seen = list(state["seen"])
+
+    def write_reports(self, run_dir):
+        run_dir.write_json("seen.json", self.seen)
+
+    def close(self):
+        self.closed = True
+
+
+def test_the_runner_loop_runs_any_backend_and_resumes_its_state(tmp_path):
+    def run(path, generations, resume=False):
+        rd = RunDir(path, "er_mrl").open_existing() if resume else RunDir(path, "er_mrl").create({"toy": 1})
+        backend = ToyBackend()
+        loop = EvolutionRun({"device": "cpu"}, rd, strategy=GA(3, pop_size=4, seed=1), backend=backend, name="toy",
+                            generations=generations, checkpoint_every=1, best_pt=False)
+        with rd.lock():
+            loop.restore()
+            loop.run(progress=False)
+        assert backend.closed
+        return backend
+
+    straight = run(tmp_path / "straight", 4)
+    run(tmp_path / "split", 2)
+    resumed = run(tmp_path / "split", 4, resume=True)
+    assert straight.seen == resumed.seen == [0, 1, 2, 3]
+    assert study_rows(tmp_path / "split") == study_rows(tmp_path / "straight")
+    assert [r["calls"] for r in study_rows(tmp_path / "split")] == ["1", "2", "3", "4"]
+    assert json.loads((tmp_path / "split" / "seen.json").read_text()) == [0, 1, 2, 3]
+    assert not (tmp_path / "split" / "best.pt").exists() and (tmp_path / "split" / "fitness.png").exists()
 
 def test_study_runs_tests_and_resumes(tmp_path):
     summary = run_er_mrl(tiny_config(), tmp_path / "a", progress=False)
@@ -291,7 +349,7 @@ def test_progress_bar_and_command_line_run(tmp_path, capsys):
     assert "best reservoir:" in out.out and "plain PPO" in out.out
     # --resume with search.generations=2 (an override after the options) extends the study; the test runs are kept
     assert main(["er-mrl", "--resume", str(tmp_path / "r"), "--no-progress", "search.generations=2", "--no-test"]) == 0
-    assert "2 generations" in capsys.readouterr().out
+    assert "of 0..1; study" in capsys.readouterr().out
     assert len(study_rows(tmp_path / "r")) == 2
     assert main(["er-mrl", "--resume", str(tmp_path / "r"), "seed=3"]) == 2
     assert "only search.generations, workers, threads, distributed may change, got seed" in capsys.readouterr().err
