@@ -420,13 +420,17 @@ def check_annotation(value: Any, hint: Any, path: str, what: str) -> None:
 
 
 def check_device(value: str, path: str) -> str:
-    """A torch device name that this torch build can use (``cuda`` refused on a CPU-only build)."""
+    """A torch device name that this torch build can use and compute on: cpu, cuda or mps (``cuda`` refused on
+    a CPU-only build, ``meta`` and other device types always)."""
     import torch
 
     try:
         device = torch.device(value)
     except (RuntimeError, TypeError) as err:
         raise ConfigError(path, f"{value!r} is not a torch device ({err}); use cpu, cuda or cuda:0") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(path, f"{value!r}: a run computes on cpu, cuda or mps; a {device.type!r} device cannot run "
+                          "envs and policies (the 'meta' device holds no data); use cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
         raise ConfigError(path, f"{value!r} is not available ({why}, torch {torch.__version__}); use device: cpu")

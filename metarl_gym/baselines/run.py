@@ -199,12 +199,108 @@ def _check_algorithm_kwargs(config: dict[str, Any]) -> None:
         value = kwargs.get(key)
         if isinstance(value, str):
             _schedule(value, f"algorithm_kwargs.{key}")
+    for key, value in kwargs.items():
+        if key in HYPERPARAMETER_RANGES and not (key in ("learning_rate", "clip_range") and isinstance(value, str)):
+            _check_range(f"algorithm_kwargs.{key}", value, *HYPERPARAMETER_RANGES[key])
+    if config["algorithm"] in ("ppo", "a2c") and "ent_coef" in kwargs:
+        _check_range("algorithm_kwargs.ent_coef", kwargs["ent_coef"], "float", 0, None, False)
+    if config["algorithm"] in ("ppo", "a2c") and kwargs.get("normalize_advantage", True):
+        n_steps = kwargs.get("n_steps", inspect.signature(cls.__init__).parameters["n_steps"].default)
+        if n_steps * config["n_envs"] < 2:
+            raise ConfigError("algorithm_kwargs.n_steps", f"n_steps x n_envs = {n_steps} x {config['n_envs']} must be > 1 "
+                              "(advantages are normalised over a rollout); raise n_steps or n_envs")
+        if config["algorithm"] == "ppo" and kwargs.get("batch_size", 64) < 2:
+            raise ConfigError("algorithm_kwargs.batch_size", f"must be > 1 (advantages are normalised over a minibatch), "
+                              f"got {kwargs['batch_size']!r}")
     policy_kwargs = kwargs.get("policy_kwargs") or {}
     if not isinstance(policy_kwargs, dict):
         raise ConfigError("algorithm_kwargs.policy_kwargs", f"must be a mapping, got {policy_kwargs!r}")
+    policy_cls = cls.policy_aliases["MlpPolicy"]
+    accepted = sorted(set(inspect.signature(policy_cls.__init__).parameters) - {"self", "observation_space", "action_space", "lr_schedule"})
+    for key, value in policy_kwargs.items():
+        path = f"algorithm_kwargs.policy_kwargs.{key}"
+        if key not in accepted:
+            raise ConfigError(path, f"is not an argument of SB3 {policy_cls.__name__} (the {cls.__name__} MlpPolicy); "
+                              f"accepted: {accepted}{_suggest_key(key, accepted)}")
+        if key.endswith("_class") and value is not None:
+            raise ConfigError(path, "takes a Python class, which a YAML config cannot name; leave it out")
     act = policy_kwargs.get("activation_fn")
-    if isinstance(act, str) and act.lower() not in ACTIVATIONS:
+    if act is not None and not (isinstance(act, str) and act.lower() in ACTIVATIONS):
         raise ConfigError("algorithm_kwargs.policy_kwargs.activation_fn", f"must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+    if "net_arch" in policy_kwargs:
+        _check_net_arch(policy_kwargs["net_arch"], config["algorithm"])
+
+
+def _suggest_key(key: str, accepted: list[str]) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+HYPERPARAMETER_RANGES: dict[str, tuple[str, float | None, float | None, bool]] = {
+    # key: (kind, min, max, min exclusive); kind "int" or "float" (ints accepted), None: no bound
+    "learning_rate": ("float", 0, None, True),
+    "n_steps": ("int", 1, None, False),
+    "batch_size": ("int", 1, None, False),
+    "n_epochs": ("int", 1, None, False),
+    "gamma": ("float", 0, 1, False),
+    "gae_lambda": ("float", 0, 1, False),
+    "clip_range": ("float", 0, None, True),
+    "clip_range_vf": ("float?", 0, None, True),
+    "vf_coef": ("float", 0, None, False),
+    "max_grad_norm": ("float", 0, None, True),
+    "target_kl": ("float?", 0, None, True),
+    "rms_prop_eps": ("float", 0, None, True),
+    "buffer_size": ("int", 1, None, False),
+    "learning_starts": ("int", 0, None, False),
+    "tau": ("float", 0, 1, True),
+    "gradient_steps": ("int", -1, None, False),
+    "target_update_interval": ("int", 1, None, False),
+    "policy_delay": ("int", 1, None, False),
+    "target_policy_noise": ("float", 0, None, False),
+    "target_noise_clip": ("float", 0, None, False),
+    "sde_sample_freq": ("int", -1, None, False),
+    "stats_window_size": ("int", 1, None, False),
+}
+"""Ranges of the SB3 hyper-parameters a config may set (SB3 itself checks few of them: ``gamma: 2`` trained
+silently, ``n_steps: 0`` and ``batch_size: 1`` died in an assertion)."""
+
+
+def _check_range(path: str, value: Any, kind: str, low: float | None, high: float | None, low_exclusive: bool) -> None:
+    if kind.endswith("?") and value is None:
+        return
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    ok_type = is_int if kind == "int" else (is_int or (isinstance(value, (float, np.floating)) and math.isfinite(value)))
+    below = low is not None and ok_type and (value <= low if low_exclusive else value < low)
+    above = high is not None and ok_type and value > high
+    if not ok_type or below or above:
+        what = "an integer" if kind == "int" else "a finite number"
+        if low is not None:
+            what += f" {'>' if low_exclusive else '>='} {low}"
+        if high is not None:
+            what += f" and <= {high}"
+        if path.endswith("gradient_steps"):
+            what += " (-1: as many as env steps)"
+        raise ConfigError(path, f"must be {what}, got {value!r}")
+
+
+def _check_net_arch(net_arch: Any, algorithm: str) -> None:
+    """``net_arch``: a list of layer widths (>= 1), or a dict of them per network (pi / vf, pi / qf)."""
+    nets = ("pi", "vf") if algorithm in ("ppo", "a2c") else ("pi", "qf")
+    path = "algorithm_kwargs.policy_kwargs.net_arch"
+
+    def check_list(value: Any, where: str) -> None:
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            raise ConfigError(where, f"must be a list of layer widths, each an integer >= 1 (e.g. [64, 64]), got {value!r}")
+
+    if isinstance(net_arch, dict):
+        for key, value in net_arch.items():
+            if key not in nets:
+                raise ConfigError(f"{path}.{key}", f"unknown network; {algorithm} takes {list(nets)}")
+            check_list(value, f"{path}.{key}")
+    else:
+        check_list(net_arch, path)
 
 
 def _check_reservoir(config: dict[str, Any]) -> None:
@@ -251,9 +347,12 @@ def _schedule(value: str, key: str) -> LinearSchedule:
     if not value.startswith("lin_"):
         raise ConfigError(key, f"a string value must be a linear schedule 'lin_<start>' such as 'lin_0.001', got {value!r}")
     try:
-        return LinearSchedule(float(value[4:]))
+        start = float(value[4:])
     except ValueError:
         raise ConfigError(key, f"'lin_<start>' needs a number after 'lin_', got {value!r}") from None
+    if not (math.isfinite(start) and start > 0):
+        raise ConfigError(key, f"'lin_<start>' needs a finite start > 0, got {value!r}")
+    return LinearSchedule(start)
 
 
 def sb3_kwargs(config: dict[str, Any]) -> dict[str, Any]:
