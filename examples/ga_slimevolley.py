@@ -47,15 +47,15 @@ def _game_keys(seed: int, games: torch.Tensor) -> torch.Tensor:
     return keys.key(seed, games)
 
 
-def score_games(policy, params: torch.Tensor, games: int, seed: int, device: str) -> torch.Tensor:
+def score_games(policy, params: torch.Tensor, games: int, seed: int, device: str, max_steps: int = 3000) -> torch.Tensor:
     """Scores ``[games]`` (points won minus lost) of one agent ``params [num_params]`` against the baseline."""
-    env = make(ENV_ID, games, device=device)
+    env = make(ENV_ID, games, device=device, max_episode_steps=max_steps)
     return rollout(env, policy, params.expand(games, -1), seed=_game_keys(seed, torch.arange(games, device=device)))
 
 
-def score_random_agent(games: int, seed: int, device: str) -> torch.Tensor:
+def score_random_agent(games: int, seed: int, device: str, max_steps: int = 3000) -> torch.Tensor:
     """Scores ``[games]`` of an agent pressing each button with probability 1/2 at every step."""
-    env = make(ENV_ID, games, device=device, autoreset_mode="disabled")
+    env = make(ENV_ID, games, device=device, autoreset_mode="disabled", max_episode_steps=max_steps)
     env.reset(seed=seed)
     generator = torch.Generator(device=device).manual_seed(seed)
     total = torch.zeros(games, device=device)
@@ -89,17 +89,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--curve-games", type=int, default=100, help="validation games per learning-curve point")
     parser.add_argument("--validation-games", type=int, default=100, help="games per candidate when picking the agent")
     parser.add_argument("--test-games", type=int, default=1000, help="held-out games scored at the end")
+    parser.add_argument("--max-steps", type=int, default=3000, help="steps per game (slimevolleygym's 3,000; less for smoke tests)")
     parser.add_argument("--device", default="cpu", help="torch device of the games, the population and the policy")
     parser.add_argument("--out", default="runs/ga_slimevolley", help="folder for results.json, curve.csv, best.pt")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    env = make(ENV_ID, args.pop_size * args.games, device=args.device, reward="shaped")
+    env = make(ENV_ID, args.pop_size * args.games, device=args.device, reward="shaped", max_episode_steps=args.max_steps)
     policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[20, 20], activation="tanh")
     strategy = GA(
         policy.num_params, pop_size=args.pop_size, seed=args.seed, device=args.device, init_std=0.5,
-        selection="truncation", num_survivors=6,            # the seed's ranking selection, over the top 6
+        selection="truncation", num_survivors=min(6, args.pop_size),  # the seed's ranking selection, over the top 6
         crossover="blx_alpha", blx_alpha=0.1, crossover_prob=0.8,
         mutation_prob=0.0, big_mutation_prob=0.1,          # the seed's single-gene mutation only
         replace_parents_if_better=True,                    # children replace their parents if better
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
             point = {"tell": generation, "minutes": (time.time() - start) / 60, "env_steps": env_steps,
                      "fitness_best": metrics["best"], "fitness_mean": metrics["mean"],
                      **{f"score_{k}": v for k, v in summary(score_games(policy, champion, args.curve_games,
-                                                                          VALIDATION_SEED, args.device)).items()}}
+                                                                          VALIDATION_SEED, args.device, args.max_steps)).items()}}
             curve.append(point)
             print(f"tell {generation:5d}  {point['minutes']:6.1f} min  fitness best {metrics['best']:7.2f} "
                   f"mean {metrics['mean']:7.2f}  champion score {point['score_mean']:+.2f} ± {point['score_se']:.2f}",
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
     # Pick the agent: the final population and the best-ever individual, each on the same validation games.
     candidates = torch.cat([strategy.ask(), strategy.best_params[None]])
     games = args.validation_games
-    env_val = make(ENV_ID, len(candidates) * games, device=args.device)
+    env_val = make(ENV_ID, len(candidates) * games, device=args.device, max_episode_steps=args.max_steps)
     keys = torch.arange(games, device=args.device).repeat(len(candidates))  # candidate c, game k: key (seed, k)
     scores = rollout(env_val, policy, candidates.repeat_interleave(games, dim=0), seed=_game_keys(VALIDATION_SEED, keys))
     validation = scores.view(len(candidates), games).mean(dim=1)
@@ -140,9 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "tells": generation, "seed_generations": generation / 2, "pop_size": args.pop_size, "games": args.games,
         "env_steps": env_steps, "evolve_minutes": evolve_minutes,
-        "evolved": summary(score_games(policy, best, args.test_games, TEST_SEED, args.device)),
-        "random": summary(score_random_agent(args.test_games, TEST_SEED, args.device)),
-        "baseline": summary(score_games(baseline, baseline.published_params()[0], args.test_games, TEST_SEED, args.device)),
+        "evolved": summary(score_games(policy, best, args.test_games, TEST_SEED, args.device, args.max_steps)),
+        "random": summary(score_random_agent(args.test_games, TEST_SEED, args.device, args.max_steps)),
+        "baseline": summary(score_games(baseline, baseline.published_params()[0], args.test_games, TEST_SEED,
+                                        args.device, args.max_steps)),
         "curve": curve,
     }
     (out / "results.json").write_text(json.dumps(result, indent=1))

@@ -22,7 +22,7 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 CONFIGS = sorted((EXAMPLES / "configs").glob("*.yaml"))
 EVOLVE_CONFIGS = [p for p in CONFIGS if "strategy" in yaml.safe_load(p.read_text())]
 SMOKE_TESTED = {
-    "ga_cartpole", "openai_es_pendulum", "hebbian_cartpole", "learned_rule_double_pendulum", "carracing",
+    "ga_cartpole", "ga_slimevolley", "openai_es_pendulum", "hebbian_cartpole", "learned_rule_double_pendulum", "carracing",
     "bipedal_distill", "multitask", "ppo_cartpole", "er_mrl_cartpole_masked", "hebbian_ant",
 }
 """Examples with a smoke test below (hebbian_ant: in tests/test_hebbian_ant_example.py)."""
@@ -73,6 +73,16 @@ def test_ga_cartpole_loop_is_the_runners_loop(tmp_path, capsys):
     for (g, best, mean), row in zip(printed, metrics(tmp_path / "run")):
         assert g == int(row["generation"])
         assert best == pytest.approx(float(row["best"]), abs=0.06) and mean == pytest.approx(float(row["mean"]), abs=0.06)
+
+
+def test_ga_slimevolley_scores_the_evolved_agent_a_random_agent_and_the_baseline(tmp_path):
+    result = load_example("ga_slimevolley").main([
+        "--generations", "2", "--pop-size", "4", "--games", "1", "--max-steps", "150", "--curve-every", "1",
+        "--curve-games", "2", "--validation-games", "2", "--test-games", "4", "--out", str(tmp_path)])
+    assert result["tells"] == 2 and len(result["curve"]) == 2 and (tmp_path / "results.json").exists()
+    for name in ("evolved", "random", "baseline"):
+        r = result[name]
+        assert r["games"] == 4 and -5 <= r["mean"] <= 5 and r["win"] + r["draw"] + r["loss"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("strategy", ["openai_es", "cma_es"])
