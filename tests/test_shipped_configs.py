@@ -44,7 +44,8 @@ def tiny_overrides(path: Path, config: dict) -> list[str]:
             small += ["algorithm_kwargs.learning_starts=16"]
         return small
     return ["search.generations=1", "search.pop_size=3", "fitness.total_timesteps=64", "fitness.seeds=1",
-            "test.total_timesteps=64"]
+            "fitness.random_episodes=1", "ppo.n_envs=1", "ppo.algorithm_kwargs.n_epochs=1", "test.seeds=1",
+            "test.total_timesteps=64"]  # (PPO's n_steps stay: a score needs a finished episode in the first rollout)
 
 
 def test_every_config_is_checked():
