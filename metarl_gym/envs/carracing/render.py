@@ -11,7 +11,7 @@ average. Here each output pixel is computed directly from the scene:
   area average. Tiles a wheel touched are drawn in the plain road grey, untouched ones with their shading;
 * **car**: the hull's coverage per pixel is precomputed for every zoom level (it is fixed in the car-aligned
   camera); the wheels (turned front wheels, the grey stripe of their rolling phase) are supersampled 3x3 in a
-  small window around the car;
+  small window around each wheel;
 * **indicator bar**: axis-aligned rectangles, whose exact area coverage is separable.
 
 Not drawn: the score digits (pygame's font, 4 characters a few pixels wide at 96x96, in the black bar).
@@ -80,15 +80,60 @@ def hull_coverage(zoom: float, sub: int = 8) -> Tensor:
     return inside.double().reshape(rows, sub, cols, sub).mean(dim=(1, 3)).float()
 
 
+def _ground_1d(index: Tensor, texel: float) -> Tensor:
+    """``[..., 2]``: whether texel column/row ``index`` (its centre) lies in the playfield, and in a grass square's
+    column/row (CarRacing-v3 draws grass squares at every other ``GRASS_DIM`` cell, x and y from -20 to 19)."""
+    w = (index + 0.5) * texel - TEXTURE_EXTENT
+    cell = torch.floor(w / GRASS_DIM)
+    field = (w.abs() <= PLAYFIELD).float()
+    grass = ((torch.remainder(cell, 2) == 0) & (cell >= -20) & (cell < 20)).float()
+    return torch.stack([field, grass], dim=-1)
+
+
+def _key_table(bank, slots: Tensor, visited: Tensor) -> tuple[Tensor, int]:
+    """The flat ``[B * width]`` value of every key of the rows' textures: tile ``2 i`` its grey (its shading, or
+    the road grey once touched), kerb ``2 i + 1`` 255 (white) or -255 (red), and a last entry 0 (no road)."""
+    B = slots.shape[0]
+    grey = torch.where(visited, ROAD[0], bank.shade[slots])  # [B, T]
+    kerb = torch.where(torch.arange(grey.shape[1], device=grey.device) % 2 == 0, 255.0, -255.0).expand_as(grey)
+    width = 2 * grey.shape[1] + 1
+    table = torch.cat([torch.stack([grey, kerb], dim=-1).reshape(B, -1), torch.zeros(B, 1, device=grey.device)], 1)
+    return table.reshape(-1), width
+
+
+def _lerp2(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
+    return a + (b - a) * f[..., None]
+
+
+WHEEL_POS = [(-55, 80), (55, 80), (-55, -82), (55, -82)]
+
+
+def _wheel_window(wx: float, wy: float) -> tuple[int, int, int, int]:
+    """``(row0, row1, col0, col1)``: output pixels a wheel centred at ``(wx, wy)`` m (car frame) can touch at any
+    zoom (0.6-16.2 px/m) and steering angle (the wheel within 0.62 m of its centre)."""
+    reach = math.hypot(WHEEL_W, WHEEL_R) * SIZE + 0.01
+    cols, rows = [], []
+    for z in (0.1 * SCALE, ZOOM * SCALE):
+        for sign in (-1, 1):
+            cols.append((WINDOW_W / 2 + (wx + sign * reach) * z) * STATE_W / WINDOW_W)
+            rows.append((WINDOW_H - WINDOW_H / 4 - (wy + sign * reach) * z) * STATE_H / WINDOW_H)
+    window = (math.floor(min(rows)), math.ceil(max(rows)), math.floor(min(cols)), math.ceil(max(cols)))
+    assert CAR_ROWS[0] <= window[0] and window[1] <= CAR_ROWS[1] and CAR_COLS[0] <= window[2] and window[3] <= CAR_COLS[1]
+    return window
+
+
 class Renderer:
     """Frames ``[B, 96, 96, 3]`` float32 (integer-valued 0-255 up to the anti-aliasing) for states of a batch.
 
     Args:
         device: torch device.
+        antialias: sample the ground bilinearly (True) or at the nearest texel (False, ~2x faster; measured mean
+            difference between the two 0.27 of 255).
     """
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, antialias: bool = True):
         self.device = device
+        self.antialias = bool(antialias)
         zooms = [float(zoom_at(torch.tensor(float(s)))) for s in range(FPS)]
         self.hull = torch.stack([hull_coverage(z) for z in zooms]).to(device)  # [50, Y, X]; index min(steps, 49)
         rows = torch.arange(VIEW_ROWS, dtype=torch.float32, device=device)
@@ -97,10 +142,14 @@ class Renderer:
         self.off_x = (cols + 0.5) * WINDOW_W / STATE_W - WINDOW_W / 2  # [96]
         self.off_y = WINDOW_H - (rows + 0.5) * WINDOW_H / STATE_H - WINDOW_H / 4  # [84]
         k = (torch.arange(WHEEL_SUB, dtype=torch.float32, device=device) + 0.5) / WHEEL_SUB
-        r0, r1 = CAR_ROWS
-        c0, c1 = CAR_COLS
-        self.car_x = (((torch.arange(c0, c1, dtype=torch.float32, device=device)[:, None] + k).reshape(-1)) * WINDOW_W / STATE_W - WINDOW_W / 2)
-        self.car_y = WINDOW_H - ((torch.arange(r0, r1, dtype=torch.float32, device=device)[:, None] + k).reshape(-1)) * WINDOW_H / STATE_H - WINDOW_H / 4
+        self.wheel_windows, self.wheel_samples = [], []
+        for wx, wy in WHEEL_POS:  # the output pixels a wheel can cover, over every zoom and steering angle
+            window = _wheel_window(wx * SIZE, wy * SIZE)
+            wr0, wr1, wc0, wc1 = window
+            sx = ((torch.arange(wc0, wc1, dtype=torch.float32, device=device)[:, None] + k).reshape(-1)) * WINDOW_W / STATE_W - WINDOW_W / 2
+            sy = WINDOW_H - ((torch.arange(wr0, wr1, dtype=torch.float32, device=device)[:, None] + k).reshape(-1)) * WINDOW_H / STATE_H - WINDOW_H / 4
+            self.wheel_windows.append(window)
+            self.wheel_samples.append((sx, sy))
         bar_x = torch.arange(STATE_W + 1, dtype=torch.float32, device=device) * WINDOW_W / STATE_W
         bar_y = torch.arange(STATE_H + 1, dtype=torch.float32, device=device) * WINDOW_H / STATE_H
         self.px_lo, self.px_hi = bar_x[:-1], bar_x[1:]
@@ -120,69 +169,98 @@ class Renderer:
         """
         steps = car["steps"]
         zoom = zoom_at(steps)
-        ground = self._ground(bank, slots, state, visited, zoom)  # [B, 84, 96, 3]
+        ground = (self._ground if self.antialias else self._ground_nearest)(bank, slots, state, visited, zoom)  # [B, 84, 96, 3]
         ground = self._car(ground, state, zoom, steps)
         bar = self._indicators(state, car["speed"])  # [B, 12, 96, 3]
         return torch.cat([ground, bar], dim=1)
 
-    def _ground(self, bank, slots, state, visited, zoom) -> Tensor:
+    def _ground_nearest(self, bank, slots, state, visited, zoom) -> Tensor:
+        """The ground point-sampled at each pixel centre (one texel per pixel: ~2x faster than bilinear)."""
         B = state.shape[0]
         x, y, angle = state[:, 0], state[:, 1], state[:, 2]
         c, s = torch.cos(angle), torch.sin(angle)
-        inv = 1.0 / zoom
-        # world = pos + R(angle) (off_x, off_y) / zoom, in texel units
         t = bank.texel
-        ax, bx = (c * inv / t)[:, None, None], (-s * inv / t)[:, None, None]
-        ay, by = (s * inv / t)[:, None, None], (c * inv / t)[:, None, None]
+        k = 1.0 / (zoom * t)
         ox, oy = self.off_x[None, None, :], self.off_y[None, :, None]
-        u = ((x + TEXTURE_EXTENT) / t - 0.5)[:, None, None] + ax * ox + bx * oy  # [B, 84, 96]
-        v = ((y + TEXTURE_EXTENT) / t - 0.5)[:, None, None] + ay * ox + by * oy
+        u = ((x + TEXTURE_EXTENT) / t)[:, None, None] + (c * k)[:, None, None] * ox - (s * k)[:, None, None] * oy
+        v = ((y + TEXTURE_EXTENT) / t)[:, None, None] + (s * k)[:, None, None] * ox + (c * k)[:, None, None] * oy
+        size = bank.size
+        u0, v0 = torch.floor(u), torch.floor(v)
+        inside = (u0 >= 0) & (u0 < size) & (v0 >= 0) & (v0 < size)
+        idx = (slots * (size * size))[:, None, None] + (v0.clamp(0, size - 1) * size + u0.clamp(0, size - 1)).long()
+        key = bank.keys.reshape(-1)[idx].long()
+        table, width = _key_table(bank, slots, visited)
+        row = (torch.arange(B, device=slots.device) * width)[:, None, None]
+        val = table[torch.where(inside & (key >= 0), row + key, row + width - 1)]
+        wx, wy = u * t - TEXTURE_EXTENT, v * t - TEXTURE_EXTENT
+        gx, gy = torch.floor(wx / GRASS_DIM), torch.floor(wy / GRASS_DIM)
+        grass = (torch.remainder(gx, 2) == 0) & (torch.remainder(gy, 2) == 0) & (gx >= -20) & (gx < 20) & (gy >= -20) & (gy < 20)
+        field = (wx.abs() <= PLAYFIELD) & (wy.abs() <= PLAYFIELD)
+        road, red = val != 0, val < 0
+        r = torch.where(road, torch.where(red, 255.0, val), torch.where(field, BG[0], 0.0))
+        g = torch.where(road, torch.where(red, 0.0, val), torch.where(field, torch.where(grass, GRASS[1], BG[1]), 0.0))
+        b = torch.where(road, torch.where(red, 0.0, val), torch.where(field, BG[2], 0.0))
+        return torch.stack([r, g, b], dim=-1)
+
+    def _ground(self, bank, slots, state, visited, zoom) -> Tensor:
+        """The ground sampled bilinearly from the four texels around each pixel centre."""
+        B = state.shape[0]
+        x, y, angle = state[:, 0], state[:, 1], state[:, 2]
+        c, s = torch.cos(angle), torch.sin(angle)
+        t = bank.texel
+        k = 1.0 / (zoom * t)
+        # texel coordinates of the pixel centres: (x, y) + R(angle) (off_x, off_y) / zoom, world-aligned grid
+        ox, oy = self.off_x[None, None, :], self.off_y[None, :, None]
+        u = ((x + TEXTURE_EXTENT) / t - 0.5)[:, None, None] + (c * k)[:, None, None] * ox - (s * k)[:, None, None] * oy
+        v = ((y + TEXTURE_EXTENT) / t - 0.5)[:, None, None] + (s * k)[:, None, None] * ox + (c * k)[:, None, None] * oy
         u0, v0 = torch.floor(u), torch.floor(v)
         fu, fv = u - u0, v - v0
         size = bank.size
-        # colour table per key: tiles grey (shade, or road grey once touched), kerbs white (255) / red (-1)
-        grey = torch.where(visited, torch.full_like(bank.shade[slots], ROAD[0]), bank.shade[slots])  # [B, T]
-        kerb = torch.where(torch.arange(grey.shape[1], device=grey.device) % 2 == 0, 255.0, -1.0).expand_as(grey)
-        table = torch.stack([grey, kerb], dim=-1).reshape(B, -1)  # key 2i -> grey_i, 2i+1 -> kerb_i
-        table = torch.cat([table, torch.zeros(B, 1, device=grey.device)], dim=1)  # key -1 -> last entry (0: no road)
-        keys = bank.keys[slots].reshape(B, -1)
-        out = torch.zeros(B, VIEW_ROWS, STATE_W, 3, device=state.device)
+        # ground (background, grass squares, black beyond the playfield) is separable in x and y: its bilinear
+        # interpolation over the texel grid is the product of two linear interpolations
+        fx = _lerp2(_ground_1d(u0, t), _ground_1d(u0 + 1, t), fu)  # [B, 84, 96, 2]: (in field, grass square)
+        fy = _lerp2(_ground_1d(v0, t), _ground_1d(v0 + 1, t), fv)
+        field = fx[..., 0] * fy[..., 0]
+        grass = fx[..., 1] * fy[..., 1]
+        table, width = _key_table(bank, slots, visited)
+        texture = bank.keys.reshape(-1)
+        base = (slots * (size * size))[:, None, None]
+        row_base = (torch.arange(B, device=slots.device) * width + width - 1)[:, None, None]  # the "no road" entry
+        road = torch.zeros_like(u)
+        grey_sum = torch.zeros_like(u)
+        red = torch.zeros_like(u)
         for du in (0, 1):
             for dv in (0, 1):
                 uu, vv = u0 + du, v0 + dv
                 w = (fu if du else 1 - fu) * (fv if dv else 1 - fv)
                 inside = (uu >= 0) & (uu < size) & (vv >= 0) & (vv < size)
-                idx = (vv.clamp(0, size - 1) * size + uu.clamp(0, size - 1)).long().reshape(B, -1)
-                key = torch.gather(keys, 1, idx).long()
-                key = torch.where(inside.reshape(B, -1), key, -1)
-                val = torch.gather(table, 1, torch.where(key < 0, table.shape[1] - 1, key)).reshape(B, VIEW_ROWS, STATE_W)
-                # ground colour at the texel centre: background / grass squares / black outside the playfield
-                wx = (uu + 0.5) * t - TEXTURE_EXTENT
-                wy = (vv + 0.5) * t - TEXTURE_EXTENT
-                gx, gy = torch.floor(wx / GRASS_DIM), torch.floor(wy / GRASS_DIM)
-                grass = (torch.remainder(gx, 2) == 0) & (torch.remainder(gy, 2) == 0) & (gx >= -20) & (gx < 20) & (gy >= -20) & (gy < 20)
-                field = (wx.abs() <= PLAYFIELD) & (wy.abs() <= PLAYFIELD)
-                g_green = torch.where(grass, GRASS[1], BG[1])
-                road = val != 0
-                red = val < 0
-                r = torch.where(road, torch.where(red, 255.0, val), torch.where(field, 102.0, 0.0))
-                g = torch.where(road, torch.where(red, 0.0, val), torch.where(field, g_green, 0.0))
-                b = torch.where(road, torch.where(red, 0.0, val), torch.where(field, 102.0, 0.0))
-                out = out + w[..., None] * torch.stack([r, g, b], dim=-1)
-        return out
+                idx = base + (vv.clamp(0, size - 1) * size + uu.clamp(0, size - 1)).long()
+                key = texture[idx].long()
+                entry = torch.where(inside & (key >= 0), row_base - (width - 1) + key, row_base)
+                val = table[entry]
+                road = road + w * (val != 0)
+                grey_sum = grey_sum + w * val.clamp(min=0)
+                red = red + w * (val < 0)
+        ground = 1 - road
+        r = grey_sum + 255.0 * red + ground * BG[0] * field
+        g = grey_sum + ground * (BG[1] * field + (GRASS[1] - BG[1]) * grass)
+        b = grey_sum + ground * BG[2] * field
+        return torch.stack([r, g, b], dim=-1)
 
     def _car(self, ground: Tensor, state: Tensor, zoom: Tensor, steps: Tensor) -> Tensor:
         B = state.shape[0]
         r0, r1 = CAR_ROWS
         c0, c1 = CAR_COLS
         inv = (1.0 / zoom)[:, None, None]
-        lx = self.car_x[None, None, :] * inv  # [B, 1, X] car-frame metres
-        ly = self.car_y[None, :, None] * inv  # [B, Y, 1]
-        wheel = torch.zeros(B, len(self.car_y), len(self.car_x), device=state.device)
-        stripe = torch.zeros_like(wheel)
         steer = state[:, 6]
         phase = state[:, 12:16]
-        for k, (wx, wy) in enumerate([(-55, 80), (55, 80), (-55, -82), (55, -82)]):
+        wheel = torch.zeros(B, r1 - r0, c1 - c0, device=state.device)
+        stripe = torch.zeros_like(wheel)
+        n = WHEEL_SUB
+        for k, (wx, wy) in enumerate(WHEEL_POS):
+            (wr0, wr1, wc0, wc1), (sx, sy) = self.wheel_windows[k], self.wheel_samples[k]
+            lx = sx[None, None, :] * inv  # [B, 1, X] car-frame metres
+            ly = sy[None, :, None] * inv  # [B, Y, 1]
             a = steer if k < 2 else torch.zeros_like(steer)
             ca, sa = torch.cos(a)[:, None, None], torch.sin(a)[:, None, None]
             dx, dy = lx - wx * SIZE, ly - wy * SIZE
@@ -197,12 +275,13 @@ class Renderer:
             hi = (torch.maximum(c1_, c2_) * WHEEL_R * SIZE)[:, None, None]
             drawn = ~((s1 > 0) & (s2 > 0))[:, None, None]
             white = on & drawn & (qy >= lo) & (qy <= hi)
-            wheel = torch.maximum(wheel, on.float())
-            stripe = torch.where(on, white.float(), stripe)
-        n = WHEEL_SUB
-        Y, X = r1 - r0, c1 - c0
-        wheel = wheel.reshape(B, Y, n, X, n).mean(dim=(2, 4))
-        stripe = stripe.reshape(B, Y, n, X, n).mean(dim=(2, 4))
+            h, w = wr1 - wr0, wc1 - wc0
+            cov = on.float().reshape(B, h, n, w, n).mean(dim=(2, 4))
+            st = white.float().reshape(B, h, n, w, n).mean(dim=(2, 4))
+            pad = (wc0 - c0, c1 - wc1, wr0 - r0, r1 - wr1)
+            wheel = wheel + torch.nn.functional.pad(cov, pad)
+            stripe = stripe + torch.nn.functional.pad(st, pad)
+        wheel = wheel.clamp(max=1.0)
         patch = ground[:, r0:r1, c0:c1]
         colour = patch * (1 - wheel[..., None]) + WHEEL_WHITE * stripe[..., None]
         h = self.hull[steps.long().clamp(max=FPS - 1)][..., None]  # [B, Y, X, 1]
