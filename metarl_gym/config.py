@@ -124,6 +124,7 @@ DISTRIBUTED_SECTION = Section({
     "num_gpus_per_worker": Float(0.0, min=0),
     "max_failures": Int(3, min=0),
     "slice_size": Int(None, min=1),
+    "connect_timeout_s": Float(30.0, min=0, min_exclusive=True),
 })
 """CONTRACTS §4 (plus ``slice_size``, metarl_gym.distributed.settings)."""
 
@@ -232,7 +233,7 @@ RESUME_OVERRIDABLE = ("generations",)
 """Keys whose value may change between a stop and a resume (to extend a run)."""
 
 
-RESUME_NEUTRAL = ("address", "num_cpus_per_worker", "num_gpus_per_worker", "max_failures")
+RESUME_NEUTRAL = ("address", "num_cpus_per_worker", "num_gpus_per_worker", "max_failures", "connect_timeout_s")
 """``distributed.*`` keys an edit of config.yaml may change between a stop and a resume: where and on how
 much hardware evaluations run never changes a result (``num_workers`` too when ``slice_size`` is fixed, since
 the slicing, not the worker count, fixes the random draws)."""

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from .dispatch import run_jobs
-from .ray_init import init_ray
+from .ray_init import init_ray, shutdown_ray
 from .settings import resolve_distributed, slice_size_for
 from ..evolution.evaluate import Evaluator
 from .slices import merge_stats, slice_bounds
@@ -139,8 +139,8 @@ class RayBackend:
             except Exception:
                 pass
         self.actors = []
-        if self.owns_ray and ray.is_initialized():
-            ray.shutdown()
+        if self.owns_ray:
+            shutdown_ray()
         self.owns_ray = False
 
     def __enter__(self):

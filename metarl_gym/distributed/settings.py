@@ -10,6 +10,7 @@
       num_gpus_per_worker: 0
       max_failures: 3       # lost workers tolerated per generation (per ray_map call); one more stops the run
       slice_size: null      # individuals per slice (fixes the random draws); null: pop (local), ceil(pop / num_workers) (ray)
+      connect_timeout_s: 30 # most seconds to wait for the cluster at `address` (then one line, exit 2)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "num_gpus_per_worker": 0,
     "max_failures": 3,
     "slice_size": None,
+    "connect_timeout_s": 30.0,
 }
 
 
@@ -74,6 +76,8 @@ def resolve_distributed(section: dict[str, Any] | None) -> dict[str, Any]:
         raise bad("max_failures", "must be an integer >= 0")
     if cfg["slice_size"] is not None and not (_is_int(cfg["slice_size"]) and cfg["slice_size"] >= 1):
         raise bad("slice_size", "must be null or an integer >= 1")
+    if not (_is_number(cfg["connect_timeout_s"]) and cfg["connect_timeout_s"] > 0):
+        raise bad("connect_timeout_s", "must be a number of seconds > 0")
     return cfg
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import ray
 
 from .dispatch import run_jobs
-from .ray_init import init_ray
+from .ray_init import init_ray, shutdown_ray
 from .settings import resolve_distributed
 
 _REMOTE: dict[tuple, Any] = {}  # (fn, cpus, gpus) -> remote function, so fn is exported to Ray once
@@ -65,8 +65,8 @@ class RayMap:
         return ray_map(fn, specs, self.cfg)
 
     def close(self) -> None:
-        if self.owns_ray and ray.is_initialized():
-            ray.shutdown()
+        if self.owns_ray:
+            shutdown_ray()
         self.owns_ray = False
 
     def __enter__(self) -> "RayMap":

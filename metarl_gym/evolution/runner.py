@@ -361,14 +361,18 @@ def evolve(config: dict[str, Any], run_dir: str | Path, *, progress: bool = True
     rd = RunDir(run_dir, "evolve", overwrite=overwrite)
     run = EvolutionRun(config)  # builds (and so checks) env, policy and strategy before touching the directory
     try:
+        run.backend = build_backend(config)  # an unreachable Ray cluster fails before the directory exists
         rd.create(None)
     except BaseException:
         run.close()
         raise
     run.run_dir = rd
-    with rd.lock():
-        rd.write_config(config)
-        return run.run(progress=progress)
+    try:
+        with rd.lock():
+            rd.write_config(config)
+            return run.run(progress=progress)
+    finally:
+        run.close()  # (run() closes it too; this covers a failed lock or config write)
 
 
 def resume(run_dir: str | Path, *, progress: bool = True, generations: int | None = None) -> dict[str, Any]:
