@@ -38,6 +38,10 @@ def plot_fitness(runs: list[tuple[str, list[dict[str, Any]]]], out: str | Path, 
                 ax.plot(xs, [_num(r.get("best")) for r in rows], color=color, label=f"{label} best")
             if "mean" in rows[0]:
                 ax.plot(xs, [_num(r.get("mean")) for r in rows], color=color, linestyle="--", label=f"{label} mean")
+        if x_key in ("generation", "env_steps"):  # counts: no fractional ticks (a 3-generation run showed 0.25, 0.5, ...)
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(x_key.replace("_", " "))
         ax.set_ylabel("return")
         ax.grid(alpha=0.3)
