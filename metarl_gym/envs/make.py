@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import UserError
 from .base import TorchVectorEnv
 from .echo_state import RESERVOIR_KEYS
+from .mujoco_log import is_mujoco_spec, route_mujoco_warnings
 from .reservoir import MultiReservoirEncoder, ReservoirEncoder, ReservoirObservation
 from .wrappers import MaskVelocity, MaskVelocityObservation
 
@@ -82,6 +83,8 @@ def make(
     if vectorization_mode is not None and vectorization_mode not in VECTORIZATION_MODES:
         raise UserError(f"vectorization_mode must be None or one of {list(VECTORIZATION_MODES)}, got {vectorization_mode!r}")
     spec = gym.spec(env_id)
+    if is_mujoco_spec(spec):
+        route_mujoco_warnings()  # not MUJOCO_LOG.TXT in the working directory
     entry = torch_entry_point(spec)
     if entry is not None:
         _check_kwargs(env_id, entry, kwargs, single=num_envs is None)
