@@ -210,7 +210,12 @@ class SlimeVolley(TorchVectorEnv):
         state[:, first:] = launches[:, 1:].reshape(b, -1)
         for name in ("ball_x", "ball_y", "ball_vx", "ball_vy") + _AGENTS:  # updateState at reset
             state[:, index[f"seen_{name}"]] = state[:, index[name]]
-        return state
+        return state.t().contiguous().t()  # column-major (see transition)
+
+    def _reset_rows(self, mask: Tensor, *args) -> None:
+        """Start states in the rows of ``mask``, the state kept column-major (see :meth:`transition`)."""
+        start = self._start_state(*args) if args else self._start_state(self.num_envs)
+        self.state = torch.where(mask[None, :], start.t(), self.state.t()).contiguous().t()
 
     # ---------------------------------------------------------------- the game, written once for torch rows and numpy rows
     def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:
@@ -220,8 +225,10 @@ class SlimeVolley(TorchVectorEnv):
     def transition(self, state: Tensor, tasks: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """:meth:`dynamics` on torch columns, with the serve columns passed through as one block.
 
-        The next state is returned as the transpose of a column-major tensor (a ``[B, 51]`` view whose columns are
-        contiguous), so the next step reads and writes whole columns; values are the same either way.
+        States are column-major (``[B, 51]`` views of ``[51, B]`` storage, as :meth:`_start_state` makes them and as
+        this returns them): each column is contiguous, so eager ops read whole columns and a compiled step (same
+        layout in and out, so it compiles once) becomes loops over rows that vectorise. Values do not depend on
+        the layout.
         """
         launches = state[:, _GAME_COLUMNS:]
         game, rewards, terminations = self._game(TORCH, state[:, :_GAME_COLUMNS].unbind(dim=1), launches,
@@ -320,10 +327,13 @@ class SlimeVolley(TorchVectorEnv):
             return right, tuple(a[k] > 0 for k in range(3, 6)), hidden
         bx, by, bvx, bvy, lx, ly, lvx, lvy = seen[:8]
         inputs = tuple(v / _SCALE for v in (-lx, ly, -lvx, lvy, -bx, by, -bvx, bvy))
-        if xp is TORCH:
+        if xp is TORCH:  # rnn_step's sums, units first ([7, B]: rows contiguous), in the same order
             weight, bias = self._baseline_weights(zero)
-            out = rnn_step(inputs + tuple(hidden), weight, bias)
-            hidden = out.unbind(dim=1)
+            x = inputs + tuple(hidden)
+            acc = bias[:, None] + weight[:, 0:1] * x[0][None, :]
+            for j in range(1, len(x)):
+                acc = acc + weight[:, j : j + 1] * x[j][None, :]
+            hidden = (_tanh_exp(acc) if torch.compiler.is_compiling() else torch.tanh(acc)).unbind(dim=0)
             left = tuple(hidden[k] > THRESHOLD for k in range(3))
         else:
             dtype = type(zero)
@@ -385,6 +395,11 @@ class SlimeVolley(TorchVectorEnv):
         return draw_slimevolley(values)
 
 
+def _tanh_exp(x: Tensor) -> Tensor:
+    """tanh through exp for compiled steps (inductor's CPU tanh is slow; error ~2e-7, exactly ±1 at overflow)."""
+    return 1.0 - 2.0 / (torch.exp(2.0 * x) + 1.0)
+
+
 def _sqrt(xp, x):
     """Square root, correctly rounded on CPU as Python's ``math.sqrt`` (torch's float64 CPU ``sqrt`` misses by one ulp
     near ties, e.g. sqrt(550.9249156455562)); compiled and GPU steps use torch's own."""
@@ -402,6 +417,12 @@ def _pick(xp, index, launches):
     if xp is ROW:
         k = min(max(int(index), 0), count - 1)
         return launches[2 * k], launches[2 * k + 1]
+    if torch.compiler.is_compiling():  # pointwise selects: no indirect loads, so the compiled loop vectorises
+        k = index.clamp(0, count - 1)
+        vx, vy = launches[:, 0], launches[:, 1]
+        for j in range(1, count):
+            vx, vy = torch.where(k == j, launches[:, 2 * j], vx), torch.where(k == j, launches[:, 2 * j + 1], vy)
+        return vx, vy
     k = 2 * index.clamp(0, count - 1).to(torch.int64)[:, None]
     return launches.gather(1, k)[:, 0], launches.gather(1, k + 1)[:, 0]
 
