@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 
 SEED_MAX = 2**63 - 1
@@ -122,17 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "config", None) and "=" in args.config and args.command in ("evolve", "er-mrl"):
         args.overrides, args.config = [args.config, *args.overrides], None  # `metarl-gym evolve key=value`
     from .errors import UserError
-    from .evolution.runner import RunInterrupted
 
     try:
         return args.func(args) or 0
-    except RunInterrupted as stop:
-        print(f"metarl-gym {args.command}: {stop}", file=sys.stderr)
-        return 128 + stop.signum
     except KeyboardInterrupt:
         print(f"metarl-gym {args.command}: interrupted", file=sys.stderr)
         return 130
     except (UserError, ValueError, FileNotFoundError, FileExistsError) as error:  # ValueError: checks in constructors
+        signum = getattr(error, "signum", None)  # evolution.runner.RunInterrupted (not imported: `envs` stays light)
+        if isinstance(error, UserError) and isinstance(signum, int):
+            print(f"metarl-gym {args.command}: {error}", file=sys.stderr)
+            return 128 + signum
         print(f"metarl-gym {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
 
@@ -153,14 +152,20 @@ def cmd_envs(args) -> int:
 
     import metarl_gym  # noqa: F401
 
+    from .envs.bullet import BULLET_ENVS, single_spaces
+
     ids = sorted(i for i in gym.registry if i.startswith("MetaRL/"))
     width = max(len(i) for i in ids)
     for env_id in ids:
         spec = gym.spec(env_id)
         try:
-            env = gym.make(env_id)
-            line = f"{env_id:<{width}}  obs {env.observation_space}  action {env.action_space}  max_steps {spec.max_episode_steps}"
-            env.close()
+            if env_id in BULLET_ENVS:  # the spaces without loading pybullet (a second per import)
+                observation_space, action_space = single_spaces(env_id)
+            else:
+                env = gym.make(env_id)
+                observation_space, action_space = env.observation_space, env.action_space
+                env.close()
+            line = f"{env_id:<{width}}  obs {observation_space}  action {action_space}  max_steps {spec.max_episode_steps}"
         except Exception as error:  # an optional dependency missing must not hide the other ids
             line = f"{env_id:<{width}}  (cannot be built here: {error})"
         print(line)
@@ -295,6 +300,8 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 12345, *, 
 def record_episode(run_dir: str | Path, path: str | Path, seed: int = 12345, max_frames: int = 300) -> int:
     """Write a GIF of one episode of the best individual (lifetime 0 of ``evaluate --seed``); returns the number
     of frames."""
+    import torch
+
     from .envs.rendering import rgb_frame
     from .evolution.engines import reset_seeds
     from .evolution.evaluate import build_env, build_policy, load_solution

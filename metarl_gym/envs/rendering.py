@@ -6,7 +6,6 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
-from PIL import Image, ImageDraw
 
 from ..errors import UserError
 from .base import TorchVectorEnv
@@ -57,6 +56,8 @@ def draw_chain(points: list[tuple[float, float]], *, scale: float, size: int = S
     Returns:
         An RGB image ``[size, size, 3]`` uint8 with the pivot in the centre.
     """
+    from PIL import Image, ImageDraw  # here: `import metarl_gym` does not load Pillow
+
     image = Image.new("RGB", (size, size), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     c = size / 2
@@ -74,6 +75,8 @@ def draw_chain(points: list[tuple[float, float]], *, scale: float, size: int = S
 
 def draw_cartpole(x: float, theta: float, *, pole_length: float, x_threshold: float, width: int = 600, height: int = 400) -> np.ndarray:
     """Draw a cart at position ``x`` with a pole at angle ``theta`` (0 upright). Returns ``[H, W, 3]`` uint8."""
+    from PIL import Image, ImageDraw  # here: `import metarl_gym` does not load Pillow
+
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     scale = width / (2 * x_threshold)

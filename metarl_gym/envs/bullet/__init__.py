@@ -20,8 +20,9 @@ Importing this package does not import pybullet; the entry points are strings, l
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 
-from .robots import HELD_OUT_MORPHOLOGY
+from .robots import ANT, HALF_CHEETAH, HELD_OUT_MORPHOLOGY, OBS_CLIP
 
 MAX_EPISODE_STEPS = 1000
 
@@ -51,4 +52,17 @@ def register_bullet_envs() -> None:
             )
 
 
-__all__ = ["BULLET_ENVS", "MAX_EPISODE_STEPS", "register_bullet_envs"]
+ROBOTS = {"AntBulletEnv": ANT, "HalfCheetahBulletEnv": HALF_CHEETAH}
+"""single-env class name -> its robot spec (read by :func:`single_spaces`)."""
+
+
+def single_spaces(env_id: str) -> tuple[gym.spaces.Box, gym.spaces.Box]:
+    """``(observation_space, action_space)`` of one env of a pybullet id, without importing pybullet (what
+    ``metarl-gym envs`` lists; the same spaces the env builds, tested in tests/envs/test_bullet_spaces.py)."""
+    robot = ROBOTS[BULLET_ENVS[env_id][0]]
+    high = np.full(robot.obs_dim, OBS_CLIP, dtype=np.float32)
+    act = np.ones(robot.action_dim, dtype=np.float32)
+    return gym.spaces.Box(-high, high, dtype=np.float32), gym.spaces.Box(-act, act, dtype=np.float32)
+
+
+__all__ = ["BULLET_ENVS", "MAX_EPISODE_STEPS", "ROBOTS", "register_bullet_envs", "single_spaces"]

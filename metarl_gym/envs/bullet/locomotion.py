@@ -57,7 +57,7 @@ with _quiet(1, 2):
     import pybullet
 from pybullet_utils import bullet_client  # noqa: E402
 
-from .robots import ANT, HALF_CHEETAH, RobotSpec, check_morphology, robot_xml_path  # noqa: E402
+from .robots import ANT, HALF_CHEETAH, OBS_CLIP, RobotSpec, check_morphology, robot_xml_path  # noqa: E402
 
 TIMESTEP = 0.0165 / 4
 """Physics sub-step in seconds (pybullet_envs' WalkerBaseBulletEnv scene)."""
@@ -72,8 +72,6 @@ WALK_TARGET = (1e3, 0.0)
 ELECTRICITY_COST = -2.0
 STALL_TORQUE_COST = -0.1
 JOINTS_AT_LIMIT_COST = -0.1
-OBS_CLIP = 5.0
-"""Observations are clipped to [-5, 5] (pybullet_envs' calc_state), which are also the space's bounds."""
 REWARD_TERMS = ("alive", "progress", "electricity", "stall_torque", "joints_at_limit", "feet_collision")
 """Names of the reward terms; ``info["reward_<name>"]`` holds each, and the default reward is their sum."""
 REWARD_MODES = ("default", "distance", "progress")

@@ -19,6 +19,9 @@ from typing import Callable
 import numpy as np
 import pybullet_data
 
+OBS_CLIP = 5.0
+"""Observations are clipped to [-5, 5] (pybullet_envs' calc_state), which are also the space's bounds."""
+
 ANKLE_SCALE = 0.25
 """A damaged ankle capsule keeps this fraction of its length: ``fromto`` end 0.4 -> 0.1, as the seed's XMLs."""
 
