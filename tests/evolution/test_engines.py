@@ -74,13 +74,14 @@ def test_auto_picks_the_loop_where_blocked_cannot_run():
     params = policy.random_params(4, generator=torch.Generator().manual_seed(0))
     _, stats = rollout(env, policy, params, num_episodes=2, seed=0, return_stats=True)
     assert stats["engine"] == "loop"  # two episodes per row
-    _, stats = rollout(MaskVelocity(env), MLPPolicy(MaskVelocity(env).single_observation_space, env.single_action_space),
-                       torch.zeros(4, 2 * 32 + 32 + 32 * 32 + 32 + 32 * 2 + 2), seed=0, return_stats=True)
+    masked = MLPPolicy(MaskVelocity(env).single_observation_space, env.single_action_space)
+    masked_params = torch.zeros(4, masked.num_params)
+    _, stats = rollout(MaskVelocity(env), masked, masked_params, seed=0, return_stats=True)
     assert stats["engine"] == "loop"  # a wrapped env
     with pytest.raises(ValueError, match="one episode per row"):
         rollout(env, policy, params, num_episodes=2, engine="blocked")
     with pytest.raises(ValueError, match="unwrapped TorchVectorEnv"):
-        rollout(MaskVelocity(env), policy, params, engine="blocked")
+        rollout(MaskVelocity(env), masked, masked_params, engine="blocked")
     with pytest.raises(ValueError, match="compile=True needs the blocked engine"):
         rollout(env, policy, params, engine="loop", compile=True)
     with pytest.warns(UserWarning, match="running the loop eager"):
