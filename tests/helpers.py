@@ -24,3 +24,43 @@ def load_example(name: str):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def make_vec(env_id: str, n: int, **kwargs):
+    """A registered id's torch batch of ``n`` rows (its vector entry point)."""
+    import gymnasium as gym
+
+    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+
+
+def random_actions(env, steps: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
+    """A fixed sequence of batched actions ``[steps, N, ...]`` (Discrete, MultiBinary or Box); Box actions span
+    ``scale`` times the bounds around their centre (``scale=1``: uniform over the space)."""
+    import gymnasium as gym
+
+    g = torch.Generator().manual_seed(seed)
+    space = env.single_action_space
+    if isinstance(space, gym.spaces.Discrete):
+        return torch.randint(0, int(space.n), (steps, env.num_envs), generator=g)
+    if isinstance(space, gym.spaces.MultiBinary):
+        return torch.randint(0, 2, (steps, env.num_envs, *space.shape), generator=g).float()
+    low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
+    u = torch.rand(steps, env.num_envs, *space.shape, generator=g)
+    return (low + high) / 2 + scale * (high - low) * (u - 0.5)
+
+
+def esn_update(x, u, w, w_in, b, lr):
+    """The numpy reference of the echo-state network: one leaky step of one row (float64)."""
+    import numpy as np
+
+    return (1 - lr) * x + lr * np.tanh(w @ x + w_in @ u + b)
+
+
+def esn_row_matrices(esn, row: int):
+    """``(W, W_in, b, leak rate)`` of one row of an EchoStateNetwork, as float64 numpy arrays."""
+    return (
+        esn.recurrent_matrix(row).double().numpy(),
+        esn.input_matrix(row).double().numpy(),
+        esn.bias.double().numpy(),
+        float(esn.leak_rate[row]),
+    )

@@ -14,10 +14,7 @@ from metarl_gym.envs.reservoir import ReservoirEncoder
 from metarl_gym.baselines.run import METRICS_COLUMNS, resolve_baseline_config, run_baseline
 from metarl_gym.baselines.sb3 import SB3VecEnv
 from metarl_gym.envs.wrappers import MaskVelocity, RecordEpisodeStatistics
-
-
-def make_vec(env_id, n, **kwargs):
-    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+from helpers import make_vec
 
 
 @pytest.mark.parametrize("autoreset_mode", ["next_step", "same_step"])

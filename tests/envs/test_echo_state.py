@@ -5,20 +5,7 @@ import pytest
 import torch
 
 from metarl_gym.envs.echo_state import EchoStateNetwork
-
-
-def esn_update(x, u, w, w_in, b, lr):
-    """The numpy reference: one leaky ESN step of one row (float64)."""
-    return (1 - lr) * x + lr * np.tanh(w @ x + w_in @ u + b)
-
-
-def row_matrices(esn, row):
-    return (
-        esn.recurrent_matrix(row).double().numpy(),
-        esn.input_matrix(row).double().numpy(),
-        esn.bias.double().numpy(),
-        float(esn.leak_rate[row]),
-    )
+from helpers import esn_row_matrices as row_matrices, esn_update
 
 
 @pytest.mark.parametrize("sr", [0.05, 0.9, 1.5, 25.0])

@@ -12,12 +12,13 @@ import metarl_gym  # noqa: F401
 from metarl_gym.envs import TORCH_ENVS
 from metarl_gym.envs.limits import POSITIVE
 from metarl_gym.errors import UserError
+import helpers
 
 IDS = sorted(TORCH_ENVS)
 
 
 def make_vec(env_id, n=3, **kwargs):
-    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs).unwrapped
+    return helpers.make_vec(env_id, n, **kwargs).unwrapped
 
 
 def params(env_id):

@@ -9,24 +9,11 @@ from gymnasium.utils.env_checker import check_env
 
 import metarl_gym  # noqa: F401
 from metarl_gym.envs.reservoir import MultiReservoirEncoder, ReservoirEncoder, ReservoirObservation
+from helpers import esn_row_matrices as row_matrices, esn_update
 
 
 def make_cartpole(n, **kwargs):
     return gym.make_vec("MetaRL/CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
-
-
-def esn_update(x, u, w, w_in, b, lr):
-    """The numpy reference: one leaky ESN step of one row (float64)."""
-    return (1 - lr) * x + lr * np.tanh(w @ x + w_in @ u + b)
-
-
-def row_matrices(esn, row):
-    return (
-        esn.recurrent_matrix(row).double().numpy(),
-        esn.input_matrix(row).double().numpy(),
-        esn.bias.double().numpy(),
-        float(esn.leak_rate[row]),
-    )
 
 
 def env_obs(base):

@@ -11,24 +11,9 @@ from gymnasium.vector import AutoresetMode
 
 import metarl_gym  # noqa: F401
 from metarl_gym.envs import TORCH_ENVS
+from helpers import make_vec, random_actions
 
 IDS = sorted(TORCH_ENVS)
-
-
-def make_vec(env_id, n, **kwargs):
-    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
-
-
-def random_actions(env, steps, seed=0):
-    """A fixed sequence of valid batched actions, [steps, N, ...]."""
-    g = torch.Generator().manual_seed(seed)
-    space = env.single_action_space
-    if isinstance(space, gym.spaces.Discrete):
-        return torch.randint(0, int(space.n), (steps, env.num_envs), generator=g)
-    if isinstance(space, gym.spaces.MultiBinary):
-        return torch.randint(0, 2, (steps, env.num_envs, *space.shape), generator=g).float()
-    low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
-    return low + (high - low) * torch.rand(steps, env.num_envs, *space.shape, generator=g)
 
 
 @pytest.mark.parametrize("env_id", IDS)

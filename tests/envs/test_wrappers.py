@@ -8,6 +8,7 @@ import torch
 import metarl_gym  # noqa: F401
 from metarl_gym.envs import TORCH_ENVS
 from metarl_gym.envs.wrappers import MaskVelocity, MaskVelocityObservation, RecordEpisodeStatistics, ToNumpy, Trial
+from helpers import make_vec, random_actions
 
 IDS = sorted(TORCH_ENVS)
 VELOCITY_COLUMNS = {
@@ -17,21 +18,6 @@ VELOCITY_COLUMNS = {
     "MetaRL/DoublePendulum-v0": [2, 5],
 }
 MODES = ["next_step", "same_step"]
-
-
-def make_vec(env_id, n, **kwargs):
-    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
-
-
-def random_actions(env, steps, seed=0, scale=1.0):
-    """A fixed sequence of batched actions ``[steps, N, ...]``; Box actions span ``scale`` times the bounds."""
-    g = torch.Generator().manual_seed(seed)
-    space = env.single_action_space
-    if isinstance(space, gym.spaces.Discrete):
-        return torch.randint(0, int(space.n), (steps, env.num_envs), generator=g)
-    low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
-    u = torch.rand(steps, env.num_envs, *space.shape, generator=g)
-    return (low + high) / 2 + scale * (high - low) * (u - 0.5)
 
 
 def kept_columns(env_id):
