@@ -26,6 +26,7 @@ import copy
 import difflib
 import inspect
 import math
+import secrets
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -446,11 +447,17 @@ SEED_MAX = 2**63 - 1
 
 
 def Seed(default: Any = 0) -> Int:
-    """A run seed: an integer in ``[0, 2**63 - 1]`` or null (drawn at random and recorded)."""
+    """A run seed: an integer in ``[0, 2**63 - 1]`` or null (drawn by :func:`draw_seed` and recorded)."""
     return Int(default, min=0, max=SEED_MAX, nullable=True)
+
+
+def draw_seed() -> int:
+    """The run seed of a config whose ``seed`` is null: fresh entropy, recorded in the run's config (every
+    command draws it here)."""
+    return secrets.randbits(31)
 
 
 __all__ = [
     "AnyValue", "Bool", "ConfigError", "Field", "Float", "Int", "Kwargs", "List", "MISSING", "Removed", "SEED_MAX",
-    "Section", "Seed", "Str", "check_annotation", "check_device", "check_finite", "signature_parameters",
+    "Section", "Seed", "Str", "check_annotation", "check_device", "check_finite", "draw_seed", "signature_parameters",
 ]

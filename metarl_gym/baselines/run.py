@@ -52,7 +52,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from ..envs.make import make
 from ..errors import UserError
 from ..run_dir import RunDir
-from ..schema import MISSING, AnyValue, Bool, ConfigError, Int, Kwargs, Section, Seed, Str, check_device
+from ..schema import MISSING, AnyValue, Bool, ConfigError, Int, Kwargs, Section, Seed, Str, check_device, draw_seed
 from .sb3 import SB3VecEnv
 
 ALGORITHMS = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
@@ -168,7 +168,7 @@ def resolve_baseline_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError("env.mask_velocity", "disagrees with the top-level mask_velocity; set only one")
         resolved["mask_velocity"] = env_mask
     if resolved["seed"] is None:
-        resolved["seed"] = int(np.random.SeedSequence().entropy % 2**31)
+        resolved["seed"] = draw_seed()
     _check_algorithm_kwargs(resolved)
     _check_reservoir(resolved)
     return resolved

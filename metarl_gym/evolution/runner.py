@@ -42,7 +42,6 @@ rewrites the reports, so a kill anywhere resumes to the uninterrupted run.
 from __future__ import annotations
 
 import math
-import secrets
 import signal
 import sys
 import threading
@@ -58,6 +57,7 @@ from ..distributed import build_backend
 from ..errors import UserError
 from ..memory import check_evolve_memory
 from ..run_dir import RunDir
+from ..schema import draw_seed
 from . import STRATEGIES
 from .evaluate import build_env, build_policy, per_morphology
 
@@ -357,7 +357,7 @@ def evolve(config: dict[str, Any], run_dir: str | Path, *, progress: bool = True
     """
     config = resolve_evolve_config(config)
     if config["seed"] is None:
-        config["seed"] = secrets.randbelow(2**31 - 1)
+        config["seed"] = draw_seed()
     rd = RunDir(run_dir, "evolve", overwrite=overwrite)
     run = EvolutionRun(config)  # builds (and so checks) env, policy and strategy before touching the directory
     try:

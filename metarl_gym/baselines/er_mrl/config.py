@@ -34,7 +34,6 @@ import copy
 import difflib
 import inspect
 import re
-import secrets
 from typing import Any
 
 import gymnasium as gym
@@ -51,6 +50,7 @@ from ...schema import (
     Seed,
     Str,
     check_device,
+    draw_seed,
     signature_parameters,
 )
 from .search_space import SEARCH_BOUNDS
@@ -253,7 +253,7 @@ class _Distributed(Field):
 
 def _check_root(config: dict[str, Any], path: str) -> dict[str, Any]:
     if config["seed"] is None:
-        config["seed"] = secrets.randbits(31)
+        config["seed"] = draw_seed()
     if config["device"] == "auto":
         from stable_baselines3.common.utils import get_device
 
