@@ -32,7 +32,7 @@ CONFIG = {
     "env": {"id": "Pendulum-v1", "kwargs": {"max_episode_steps": 20}},
     "policy": {"name": "mlp", "kwargs": {"hidden_sizes": [4]}},
     "strategy": {"name": "ga", "pop_size": 12, "kwargs": {"num_survivors": 4, "elitism": 2}},
-    "generations": 25,
+    "generations": 12,
     "seed": 5,
     "distributed": {"backend": "ray", "num_workers": 2},
 }
