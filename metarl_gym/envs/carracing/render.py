@@ -27,6 +27,7 @@ from torch import Tensor
 
 from .car import HULL_POLYS, SIZE, WHEEL_R, WHEEL_W
 from .track import GRASS_DIM, PLAYFIELD, SCALE
+from . import render_cpu
 from .road import TEXTURE_EXTENT
 
 STATE_W = STATE_H = 96
@@ -131,9 +132,17 @@ class Renderer:
             difference between the two 0.27 of 255).
     """
 
-    def __init__(self, device: torch.device, antialias: bool = True):
+    def __init__(self, device: torch.device, antialias: bool = True, backend: str = "auto"):
+        if backend not in ("auto", "cpp", "torch"):
+            raise ValueError(f"backend must be 'auto', 'cpp' or 'torch', got {backend!r}")
         self.device = device
         self.antialias = bool(antialias)
+        self.kernel = None
+        if backend != "torch" and device.type == "cpu":
+            self.kernel = render_cpu.kernel()
+            if self.kernel is None and backend == "cpp":
+                raise RuntimeError("the C++ frame kernel could not be built (see the warning); use backend='torch'")
+        self.backend = "cpp" if self.kernel is not None else "torch"
         zooms = [float(zoom_at(torch.tensor(float(s)))) for s in range(FPS)]
         self.hull = torch.stack([hull_coverage(z) for z in zooms]).to(device)  # [50, Y, X]; index min(steps, 49)
         rows = torch.arange(VIEW_ROWS, dtype=torch.float32, device=device)
@@ -169,6 +178,12 @@ class Renderer:
         """
         steps = car["steps"]
         zoom = zoom_at(steps)
+        if self.kernel is not None:
+            table, width = _key_table(bank, slots, visited)
+            windows = [v for window in self.wheel_windows for v in window]
+            return self.kernel(bank.keys, slots.contiguous(), state.contiguous(), steps.contiguous(), car["speed"].contiguous(),
+                               table.reshape(-1, width), self.hull, zoom.contiguous(), windows, bank.texel, TEXTURE_EXTENT,
+                               GRASS_DIM, PLAYFIELD, self.antialias, CAR_ROWS[0], CAR_COLS[0], WHEEL_SUB)
         ground = (self._ground if self.antialias else self._ground_nearest)(bank, slots, state, visited, zoom)  # [B, 84, 96, 3]
         ground = self._car(ground, state, zoom, steps)
         bar = self._indicators(state, car["speed"])  # [B, 12, 96, 3]
