@@ -140,6 +140,11 @@ class SlimeVolley(TorchVectorEnv):
     (slimevolleygym keeps it across ``reset`` of one env object); its 15-term sums are taken in a fixed order
     (numpy's BLAS may differ by 1e-16, which flips a button only at an exact tie). The ball is never launched on
     the step after the last point (slimevolleygym draws one more serve there, unused).
+
+    Exactness: eager CPU steps in float64 give slimevolleygym's numbers bit for bit (square roots go through
+    numpy: torch's float64 CPU ``sqrt`` misses by one ulp near ties). GPU steps (torch's ``sqrt``) and compiled
+    steps (the nudge-out loop taken in one multiply, exp-based tanh, fused float32 arithmetic) differ by round-off,
+    which the game's collisions amplify over a rally: same game, other trajectories.
     """
 
     state_names = STATE_NAMES
