@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.utils import get_device
+from stable_baselines3.common.utils import LinearSchedule, get_device
 from stable_baselines3.common.vec_env import VecMonitor
 
 from ..envs.make import make
@@ -198,7 +198,7 @@ def _check_algorithm_kwargs(config: dict[str, Any]) -> None:
     for key in ("learning_rate", "clip_range"):
         value = kwargs.get(key)
         if isinstance(value, str):
-            _schedule(value, f"algorithm_kwargs.{key}")
+            parse_schedule(value, f"algorithm_kwargs.{key}")
     for key, value in kwargs.items():
         if key in HYPERPARAMETER_RANGES and not (key in ("learning_rate", "clip_range") and isinstance(value, str)):
             _check_range(f"algorithm_kwargs.{key}", value, *HYPERPARAMETER_RANGES[key])
@@ -330,20 +330,9 @@ def _check_reservoir(config: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- building
-class LinearSchedule:
-    """``progress_remaining · start`` (rl-zoo's ``lin_<start>``): from ``start`` at the beginning to 0."""
-
-    def __init__(self, start: float):
-        self.start = float(start)
-
-    def __call__(self, progress_remaining: float) -> float:
-        return progress_remaining * self.start
-
-    def __repr__(self) -> str:
-        return f"LinearSchedule({self.start})"
-
-
-def _schedule(value: str, key: str) -> LinearSchedule:
+def parse_schedule(value: str, key: str) -> LinearSchedule:
+    """rl-zoo's ``lin_<start>`` as SB3's own ``LinearSchedule`` from ``start`` at the beginning of training to 0
+    (the one schedule parser of the baseline and ER-MRL configs); ConfigError naming ``key`` otherwise."""
     if not value.startswith("lin_"):
         raise ConfigError(key, f"a string value must be a linear schedule 'lin_<start>' such as 'lin_0.001', got {value!r}")
     try:
@@ -352,7 +341,7 @@ def _schedule(value: str, key: str) -> LinearSchedule:
         raise ConfigError(key, f"'lin_<start>' needs a number after 'lin_', got {value!r}") from None
     if not (math.isfinite(start) and start > 0):
         raise ConfigError(key, f"'lin_<start>' needs a finite start > 0, got {value!r}")
-    return LinearSchedule(start)
+    return LinearSchedule(start, 0.0, 1.0)
 
 
 def sb3_kwargs(config: dict[str, Any]) -> dict[str, Any]:
@@ -360,7 +349,7 @@ def sb3_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     kwargs = copy.deepcopy(config["algorithm_kwargs"])
     for key in ("learning_rate", "clip_range"):
         if isinstance(kwargs.get(key), str):
-            kwargs[key] = _schedule(kwargs[key], f"algorithm_kwargs.{key}")
+            kwargs[key] = parse_schedule(kwargs[key], f"algorithm_kwargs.{key}")
     policy_kwargs = kwargs.get("policy_kwargs")
     if policy_kwargs and isinstance(policy_kwargs.get("activation_fn"), str):
         policy_kwargs["activation_fn"] = ACTIVATIONS[policy_kwargs["activation_fn"].lower()]

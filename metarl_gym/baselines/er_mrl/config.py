@@ -33,7 +33,6 @@ from __future__ import annotations
 import copy
 import difflib
 import inspect
-import re
 from typing import Any
 
 import gymnasium as gym
@@ -181,23 +180,14 @@ def _check_device(value: str, path: str) -> str:
     return value if value == "auto" else check_device(value, path)
 
 
-_SCHEDULE = re.compile(r"^lin_([0-9.eE+-]+)$")
-
-
 def _check_ppo_kwargs(kwargs: dict[str, Any], path: str) -> dict[str, Any]:
     """Strings where SB3 wants numbers or schedules: ``lin_<start>``; activation functions by name."""
-    from ..run import ACTIVATIONS
+    from ..run import ACTIVATIONS, parse_schedule  # (SB3 loads only when an ER-MRL config is checked)
 
     for key in ("learning_rate", "clip_range"):
         value = kwargs.get(key)
         if isinstance(value, str):
-            match = _SCHEDULE.match(value)
-            try:
-                ok = match is not None and float(match.group(1)) >= 0
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ConfigError(f"{path}.{key}", f"must be a number or a linear schedule 'lin_<start>' such as 'lin_0.001', got {value!r}")
+            parse_schedule(value, f"{path}.{key}")
     policy_kwargs = kwargs.get("policy_kwargs")
     if policy_kwargs is not None and not isinstance(policy_kwargs, dict):
         raise ConfigError(f"{path}.policy_kwargs", f"must be a mapping, got {policy_kwargs!r}")
