@@ -182,6 +182,7 @@ def cmd_show(args) -> int:
     from .envs.make import make
     from .envs.rendering import rgb_frame
     from .errors import UserError
+    from .memory import check_gif_memory
 
     if args.env_id not in gym.registry:
         import difflib
@@ -199,6 +200,7 @@ def cmd_show(args) -> int:
     env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
     frames = [rgb_frame(env)]
+    check_gif_memory(1 + (args.steps + args.every - 1) // args.every, frames[0].nbytes)
     for t in tqdm(range(args.steps), desc="show", unit="step", disable=args.no_progress, dynamic_ncols=True):
         if args.policy == "random":
             action = env.action_space.sample()
@@ -240,7 +242,8 @@ def write_gif(frames: list[np.ndarray], path: str | Path, fps: float = 20) -> No
                             f"frame's shape {shape}, uint8 (take frames with metarl_gym.envs.rendering.rgb_frame)")
     images = [Image.fromarray(a) for a in arrays]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=max(20, int(1000 / fps)), loop=0)
+    duration = min(max(20, int(1000 / fps)), 65_535)  # ms; a GIF frame delay is a 16-bit field (show --every 1e6)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
 
 
 # ---------------------------------------------------------------- evolve / evaluate

@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import UserError
 
-__all__ = ["available_bytes", "check_evaluate_memory", "check_evolve_memory", "format_bytes"]
+__all__ = ["available_bytes", "check_evaluate_memory", "check_evolve_memory", "check_gif_memory", "format_bytes"]
 
 FLOAT32 = 4
 PARAM_COPIES = 3
@@ -119,3 +119,10 @@ def check_evaluate_memory(episodes: int) -> None:
     rows are evaluated in slices of a fixed size, so the returns are what grows)."""
     _refuse(int(episodes) * BYTES_PER_EPISODE, "cpu", f"--episodes {episodes:,}",
             f"{BYTES_PER_EPISODE} bytes for each episode's return", "lower --episodes")
+
+
+def check_gif_memory(frames: int, frame_bytes: int) -> None:
+    """Refuse ``metarl-gym show --steps N`` when its frames cannot fit in memory (each is held as an array and as
+    a Pillow image until the GIF is written)."""
+    _refuse(2 * int(frames) * int(frame_bytes), "cpu", f"a GIF of {frames:,} frames",
+            f"2 x {format_bytes(frame_bytes)} per frame", "lower --steps or raise --every")

@@ -79,6 +79,7 @@ ARGUMENT_CASES = {
     "show_every_0": (["show", "MetaRL/CartPole-v1", "--out", "{tmp}/x.gif", "--every", "0"], "argument --every: must be an integer >= 1"),
     "show_steps_negative": (["show", "MetaRL/CartPole-v1", "--out", "{tmp}/x.gif", "--steps", "-3"], "argument --steps"),
     "show_seed_negative": (["show", "MetaRL/CartPole-v1", "--out", "{tmp}/x.gif", "--seed", "-1"], "argument --seed"),
+    "show_steps_1e12": (["show", "MetaRL/CartPole-v1", "--out", "{tmp}/x.gif", "--steps", "1e12"], "a GIF of 1,000,000,000,001 frames needs about"),
     "unknown_option": (["evolve", "--bogus"], "unrecognized arguments: --bogus"),
 }
 
@@ -91,6 +92,13 @@ def test_arguments_refused(tmp_path, capsys, run_dir, name):
     assert rc == 2 and err.count("\n") == 1 and "error:" in err, err
     assert words in err, err
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_show_with_one_frame_per_million_steps(tmp_path, capsys):
+    """--every 1000000: a GIF frame lasts 50,000 s at 20 fps, more than a GIF can say (16-bit centiseconds)."""
+    rc, err = run_cli(["show", "MetaRL/CartPole-v1", "--out", str(tmp_path / "x.gif"), "--steps", "30", "--every", "1000000",
+                       "--no-progress"], capsys)
+    assert rc == 0 and (tmp_path / "x.gif").stat().st_size > 0, err
 
 
 def test_evaluate_accepts_float_notation_integers(capsys, run_dir):
