@@ -91,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 256, 1024])
-    parser.add_argument("--compiled-sizes", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument("--compiled-sizes", type=int, nargs="*", default=[256])
     parser.add_argument("--frames", type=int, default=4096, help="twin frames timed per size (at least 5 steps)")
     parser.add_argument("--reference-steps", type=int, default=300)
     parser.add_argument("--async-envs", type=int, default=2)

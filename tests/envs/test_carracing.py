@@ -207,3 +207,22 @@ def test_cpp_frame_kernel_draws_what_the_torch_drawing_draws(antialias):
     assert diff.mean() < 0.01 and (diff > 2).float().mean() < 1e-3
     early = a.start_state(torch.arange(6))
     assert (a.observe(early) - b.observe(early)).abs().mean() < 0.01
+
+
+@pytest.mark.parametrize("name", ["hebbian_carracing_twin.yaml", "cnn_carracing_twin.yaml", "ga_carracing_twin.yaml"])
+def test_metarl_gym_evolve_runs_the_twin_configs(name, tmp_path):
+    from pathlib import Path
+
+    import yaml
+
+    from metarl_gym.cli import main
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "configs" / "pixels" / name
+    config = yaml.safe_load(path.read_text())
+    assert config["env"]["id"] == CARRACING_ID and config["rollout"]["early_stop"]["patience"] == 20
+    overrides = ["generations=2", "strategy.pop_size=4", "env.kwargs.max_episode_steps=12"]
+    if config["strategy"]["name"] == "ga":
+        overrides.append("strategy.kwargs.num_survivors=2")
+    run = tmp_path / "run"
+    assert main(["evolve", str(path), "--run-dir", str(run), "--no-progress", *overrides]) in (0, None)
+    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3
