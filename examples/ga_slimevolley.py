@@ -14,7 +14,11 @@ At the end the evolved agent is chosen on validation games and scored on held-ou
 (plain score: points won minus points lost, in [-5, 5]), beside a random agent and the baseline itself, and the
 figures and the learning curve are written to ``--out``.
 
+``--variant baseline-es`` instead evolves slimevolleygym's own 112-parameter baseline network with OpenAI-ES,
+starting from its published weights, on the plain game score (does a better agent sit next to the baseline?).
+
 Run: python examples/ga_slimevolley.py [--minutes 40] [--generations 4000] [--pop-size 30] [--games 4]
+     python examples/ga_slimevolley.py --variant baseline-es --pop-size 32 --games 4 --minutes 40
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from metarl_gym import keys
 from metarl_gym.agents import MLPPolicy
 from metarl_gym.agents.slimevolley_baseline import SlimeVolleyBaselinePolicy
 from metarl_gym.envs import make
-from metarl_gym.evolution import GA, rollout
+from metarl_gym.evolution import GA, OpenAIES, rollout
 from metarl_gym.evolution.evaluate import generation_keys
 
 ENV_ID = "MetaRL/SlimeVolley-v0"
@@ -89,6 +93,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--curve-games", type=int, default=100, help="validation games per learning-curve point")
     parser.add_argument("--validation-games", type=int, default=100, help="games per candidate when picking the agent")
     parser.add_argument("--test-games", type=int, default=1000, help="held-out games scored at the end")
+    parser.add_argument("--variant", default="seed", choices=["seed", "baseline-es"],
+                        help="seed: the seed's GA on a fresh 12-[20,20]-3 MLP with the shaped fitness; baseline-es: "
+                             "OpenAI-ES on slimevolleygym's own baseline network from its published weights, fitness "
+                             "the game score (is there a better agent next to the baseline?)")
+    parser.add_argument("--sigma", type=float, default=0.05, help="baseline-es: sampling std")
+    parser.add_argument("--lr", type=float, default=0.02, help="baseline-es: Adam step size")
     parser.add_argument("--max-steps", type=int, default=3000, help="steps per game (slimevolleygym's 3,000; less for smoke tests)")
     parser.add_argument("--device", default="cpu", help="torch device of the games, the population and the policy")
     parser.add_argument("--out", default="runs/ga_slimevolley", help="folder for results.json, curve.csv, best.pt")
@@ -96,15 +106,21 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    env = make(ENV_ID, args.pop_size * args.games, device=args.device, reward="shaped", max_episode_steps=args.max_steps)
-    policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[20, 20], activation="tanh")
-    strategy = GA(
-        policy.num_params, pop_size=args.pop_size, seed=args.seed, device=args.device, init_std=0.5,
-        selection="truncation", num_survivors=min(6, args.pop_size),  # the seed's ranking selection, over the top 6
-        crossover="blx_alpha", blx_alpha=0.1, crossover_prob=0.8,
-        mutation_prob=0.0, big_mutation_prob=0.1,          # the seed's single-gene mutation only
-        replace_parents_if_better=True,                    # children replace their parents if better
-    )
+    if args.variant == "seed":  # the seed's GA on a fresh MLP, shaped fitness
+        env = make(ENV_ID, args.pop_size * args.games, device=args.device, reward="shaped", max_episode_steps=args.max_steps)
+        policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[20, 20], activation="tanh")
+        strategy = GA(
+            policy.num_params, pop_size=args.pop_size, seed=args.seed, device=args.device, init_std=0.5,
+            selection="truncation", num_survivors=min(6, args.pop_size),  # the seed's ranking selection, over the top 6
+            crossover="blx_alpha", blx_alpha=0.1, crossover_prob=0.8,
+            mutation_prob=0.0, big_mutation_prob=0.1,          # the seed's single-gene mutation only
+            replace_parents_if_better=True,                    # children replace their parents if better
+        )
+    else:  # "baseline-es": OpenAI-ES on the baseline's own 112-parameter network, starting from its published weights
+        env = make(ENV_ID, args.pop_size * args.games, device=args.device, max_episode_steps=args.max_steps)
+        policy = SlimeVolleyBaselinePolicy(env.single_observation_space, env.single_action_space)
+        strategy = OpenAIES(policy.num_params, pop_size=args.pop_size, seed=args.seed, device=args.device,
+                            init_params=policy.published_params()[0], sigma=args.sigma, lr=args.lr)
     start = time.time()
     curve, env_steps = [], 0
     generation = 0
@@ -127,19 +143,20 @@ def main(argv: list[str] | None = None) -> dict:
                   flush=True)
     evolve_minutes = (time.time() - start) / 60
 
-    # Pick the agent: the final population and the best-ever individual, each on the same validation games.
-    candidates = torch.cat([strategy.ask(), strategy.best_params[None]])
+    # Pick the agent: the final population (ES: its centre) and the best-ever individual, on the same validation games.
+    final = strategy.center[None] if args.variant == "baseline-es" else strategy.ask()
+    candidates = torch.cat([final, strategy.best_params[None]])
     games = args.validation_games
     env_val = make(ENV_ID, len(candidates) * games, device=args.device, max_episode_steps=args.max_steps)
     keys = torch.arange(games, device=args.device).repeat(len(candidates))  # candidate c, game k: key (seed, k)
     scores = rollout(env_val, policy, candidates.repeat_interleave(games, dim=0), seed=_game_keys(VALIDATION_SEED, keys))
     validation = scores.view(len(candidates), games).mean(dim=1)
     best = candidates[int(torch.argmax(validation))]
-    torch.save({"params": best.cpu(), "hidden_sizes": [20, 20]}, out / "best.pt")
+    torch.save({"params": best.cpu(), "variant": args.variant}, out / "best.pt")
 
     baseline = SlimeVolleyBaselinePolicy(env.single_observation_space, env.single_action_space)
     result = {
-        "tells": generation, "seed_generations": generation / 2, "pop_size": args.pop_size, "games": args.games,
+        "variant": args.variant, "tells": generation, "pop_size": args.pop_size, "games": args.games,
         "env_steps": env_steps, "evolve_minutes": evolve_minutes,
         "evolved": summary(score_games(policy, best, args.test_games, TEST_SEED, args.device, args.max_steps)),
         "random": summary(score_random_agent(args.test_games, TEST_SEED, args.device, args.max_steps)),

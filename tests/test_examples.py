@@ -75,10 +75,11 @@ def test_ga_cartpole_loop_is_the_runners_loop(tmp_path, capsys):
         assert best == pytest.approx(float(row["best"]), abs=0.06) and mean == pytest.approx(float(row["mean"]), abs=0.06)
 
 
-def test_ga_slimevolley_scores_the_evolved_agent_a_random_agent_and_the_baseline(tmp_path):
+@pytest.mark.parametrize("variant", ["seed", "baseline-es"])
+def test_ga_slimevolley_scores_the_evolved_agent_a_random_agent_and_the_baseline(variant, tmp_path):
     result = load_example("ga_slimevolley").main([
-        "--generations", "2", "--pop-size", "4", "--games", "1", "--max-steps", "150", "--curve-every", "1",
-        "--curve-games", "2", "--validation-games", "2", "--test-games", "4", "--out", str(tmp_path)])
+        "--variant", variant, "--generations", "2", "--pop-size", "4", "--games", "1", "--max-steps", "100",
+        "--curve-every", "1", "--curve-games", "2", "--validation-games", "2", "--test-games", "4", "--out", str(tmp_path)])
     assert result["tells"] == 2 and len(result["curve"]) == 2 and (tmp_path / "results.json").exists()
     for name in ("evolved", "random", "baseline"):
         r = result[name]
