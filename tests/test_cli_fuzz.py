@@ -122,6 +122,8 @@ BASELINE_CASES = {
     "net_arch_dict_qf_for_ppo": (["algorithm_kwargs.policy_kwargs={net_arch: {pi: [8], qf: [8]}}"], "unknown network"),
     "n_envs_true": (["n_envs=True"], "config key 'n_envs'"),
     "device_meta": (["device=meta"], "config key 'device'"),
+    "n_envs_1e8": (["n_envs=100000000"], "this baseline needs about"),
+    "sac_buffer_1e10": (["algorithm=sac", "env.id=MetaRL/Pendulum-v0", "algorithm_kwargs={buffer_size: 10000000000}"], "replay buffer of 10,000,000,000 transitions"),
 }
 
 

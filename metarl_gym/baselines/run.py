@@ -51,6 +51,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 
 from ..envs.make import make
 from ..errors import UserError
+from ..memory import check_baseline_memory
 from ..run_dir import RunDir
 from ..schema import MISSING, AnyValue, Bool, ConfigError, Int, Kwargs, Section, Seed, Str, check_device, draw_seed
 from .sb3 import SB3VecEnv
@@ -356,15 +357,30 @@ def sb3_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def make_model(config: dict[str, Any], *, verbose: int = 0):
-    """The SB3 model of a resolved config, on its env (``VecMonitor(SB3VecEnv(env))``)."""
-    name = config["algorithm"]
+def _build_env(config: dict[str, Any], num_envs: int):
+    """The config's env batch of ``num_envs`` rows through :func:`metarl_gym.envs.make`."""
     reservoir = config["reservoir"]
     if reservoir is not None:
         reservoir = {"seed": config["seed"], **reservoir}  # the reservoir seed defaults to the run seed (as ER-MRL)
-    env = make(config["env"]["id"], config["n_envs"], device=config["device"],
-               vectorization_mode=config["env"].get("vectorization_mode") or "vector_entry_point",
-               mask_velocity=config["mask_velocity"], reservoir=reservoir, **config["env"]["kwargs"])
+    return make(config["env"]["id"], num_envs, device=config["device"],
+                vectorization_mode=config["env"].get("vectorization_mode") or "vector_entry_point",
+                mask_velocity=config["mask_velocity"], reservoir=reservoir, **config["env"]["kwargs"])
+
+
+def check_memory(config: dict[str, Any]) -> None:
+    """Refuse (one line, with the estimate) a resolved config whose env rows and SB3 buffer cannot fit in memory;
+    a one-row env gives the spaces, so nothing of the run's size is allocated."""
+    probe = _build_env(config, 1)
+    try:
+        check_baseline_memory(config, ALGORITHMS[config["algorithm"]], probe.single_observation_space, probe.single_action_space)
+    finally:
+        probe.close()
+
+
+def make_model(config: dict[str, Any], *, verbose: int = 0):
+    """The SB3 model of a resolved config, on its env (``VecMonitor(SB3VecEnv(env))``)."""
+    name = config["algorithm"]
+    env = _build_env(config, config["n_envs"])
     if name in CONTINUOUS_ONLY and not isinstance(env.single_action_space, gym.spaces.Box):
         raise ConfigError("algorithm", f"{name} needs a continuous (Box) action space; {config['env']['id']} has {env.single_action_space}; use ppo or a2c")
     venv = VecMonitor(SB3VecEnv(env))
@@ -525,9 +541,11 @@ def run_baseline(
                 check_resume_config(rd.recorded_config, stored, rd.path("config.yaml"))
             if config is not None and resolve_baseline_config(config) != stored:
                 raise UserError(f"{rd.root} holds a baseline run with another config; resume it without a config, or pick another --run-dir")
+            check_memory(stored)
             rd.truncate_metrics(0)
             return _train_into(stored, rd, progress)
     config = resolve_baseline_config(config)
+    check_memory(config)  # before the directory exists
     rd = RunDir(run_dir, "baseline", overwrite=overwrite).create(None)
     with rd.lock():
         rd.write_config(config)
