@@ -184,23 +184,17 @@ class SlimeVolley(TorchVectorEnv):
         self._weight = {}
 
     # ---------------------------------------------------------------- random serves: the one place of randomness
-    def _launches(self, keys) -> Tensor:
+    def _launches(self, keys: Tensor) -> Tensor:
         """Serve velocities of ``B`` games ``[B, NUM_LAUNCHES, 2]`` (vx ~ U(-20, 20), vy ~ U(10, 25), as
         slimevolleygym's ``np_random.uniform`` calls), each game drawn from its own random stream.
 
         Args:
-            keys: ``[B]`` int64 episode keys (``TorchVectorEnv.start_uniform``), or the row count B for a base class
-                that draws start states from ``self.rng``.
+            keys: ``[B]`` int64 episode keys (:meth:`TorchVectorEnv.start_uniform` draws from them).
         """
-        count = 2 * NUM_LAUNCHES
-        if isinstance(keys, (int, np.integer)):
-            u = torch.rand(int(keys), count, generator=self.rng, device=self.device, dtype=self.dtype)
-        else:
-            u = self.start_uniform(keys, count)
-        u = u.view(-1, NUM_LAUNCHES, 2)
+        u = self.start_uniform(keys, 2 * NUM_LAUNCHES).view(-1, NUM_LAUNCHES, 2)
         return torch.stack([-20.0 + 40.0 * u[..., 0], 10.0 + 15.0 * u[..., 1]], dim=-1)
 
-    def _start_state(self, keys) -> Tensor:
+    def _start_state(self, keys: Tensor) -> Tensor:
         launches = self._launches(keys)
         b = launches.shape[0]
         columns = dict.fromkeys(self.state_names, 0.0)
@@ -217,10 +211,10 @@ class SlimeVolley(TorchVectorEnv):
             state[:, index[f"seen_{name}"]] = state[:, index[name]]
         return state.t().contiguous().t()  # column-major (see transition)
 
-    def _reset_rows(self, mask: Tensor, *args) -> None:
-        """Start states in the rows of ``mask``, the state kept column-major (see :meth:`transition`)."""
-        start = self._start_state(*args) if args else self._start_state(self.num_envs)
-        self.state = torch.where(mask[None, :], start.t(), self.state.t()).contiguous().t()
+    def _reset_rows(self, mask: Tensor, keys: Tensor) -> None:
+        """Start states of episode keys ``keys [N]`` in the rows of ``mask``, the state kept column-major (see
+        :meth:`transition`)."""
+        self.state = torch.where(mask[None, :], self._start_state(keys).t(), self.state.t()).contiguous().t()
 
     # ---------------------------------------------------------------- the game, written once for torch rows and numpy rows
     def dynamics(self, xp, s: tuple, p: dict, a) -> tuple[tuple, Any, Any]:
