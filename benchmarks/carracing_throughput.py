@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=4096, help="twin frames timed per size (at least 5 steps)")
     parser.add_argument("--reference-steps", type=int, default=300)
     parser.add_argument("--async-envs", type=int, default=2)
-    parser.add_argument("--rollout-pop", type=int, default=64)
+    parser.add_argument("--rollout-pop", type=int, default=64, help="0: skip the rollouts")
     parser.add_argument("--rollout-steps", type=int, default=100)
     parser.add_argument("--no-antialias", action="store_true", help="nearest-texel ground (antialias=False)")
     args = parser.parse_args()
@@ -109,12 +109,12 @@ def main() -> None:
     results = []
     for compile in (False, True):
         for n in args.compiled_sizes if compile else args.sizes:
-            steps = max(5, args.frames // n)
+            steps = max(5, min(300, args.frames // n))
             fps, setup = twin(n, steps, compile, not args.no_antialias)
             results.append((n, compile, fps))
             print(f"twin N={n:5d} {'compiled' if compile else 'eager   '}: {fps:12,.0f} frames/s "
                   f"(setup {setup:.1f} s, {steps} steps)", flush=True)
-    for name in ("cnn", "pixel_hebbian"):
+    for name in ("cnn", "pixel_hebbian") if args.rollout_pop > 0 else ():
         fps, wall = rollout_fps(name, args.rollout_pop, args.rollout_steps)
         print(f"rollout {name} pop {args.rollout_pop} x {args.rollout_steps} steps: {fps:,.0f} frames/s ({wall:.1f} s)", flush=True)
     anchor.append(carracing_v3(args.reference_steps))
