@@ -56,7 +56,11 @@ class CarRacing(TorchVectorEnv):
       sharp turns at speed) amplify the remaining difference (Box2D's iterative joint solver, float32), so after
       hundreds of steps trajectories part: the 18 m of full gas is the car leaving the road at a corner at a
       slightly different moment. Rewards of the same poses are equal (the tile contacts are Box2D's rule:
-      polygons within 2 cm, updated before each step's integration, friction from the previous update).
+      polygons within 2 cm, updated before each step's integration, friction from the previous update),
+      tested step by step on CarRacing-v3's own poses. Contacts are tested against the five tiles around the one
+      nearest the car, so where a track crosses itself under the car the other branch's tiles are not visited
+      (CarRacing-v3 visits both); a tile touched only by the hull (not a wheel) keeps its shading here, while
+      CarRacing-v3 greys it.
     - **Frames** (:mod:`.render`): background, grass squares, tiles with their shading (plain grey once touched),
       kerbs, car (hull, wheels and their stripes), indicator bar (speed, four ABS bars, steering, gyro); the zoom-in
       over the first second. Not drawn: the score (CarRacing-v3 prints ``f"{reward:04}"``, the full float repr
