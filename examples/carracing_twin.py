@@ -27,7 +27,7 @@ import yaml
 
 from metarl_gym.config import apply_overrides
 from metarl_gym.envs import make
-from metarl_gym.evolution.rollout import rollout
+from metarl_gym.evolution.rollout import EarlyStop, rollout
 from metarl_gym.evolution.runner import RunInterrupted, build_policy, evolve, resume
 
 CONFIGS = Path(__file__).parent / "configs" / "pixels"
@@ -40,8 +40,9 @@ MODES = {
 HELDOUT_KEY = 7_000_003  # held-out track i: rollout key of individual i under this seed (training keys differ)
 
 
-def heldout(config: dict, params: torch.Tensor, env_id: str, max_steps: int) -> list[float]:
-    """One episode (at most ``max_steps``) per row of ``params [tracks, D]`` on ``env_id``, no early stop."""
+def heldout(config: dict, params: torch.Tensor, env_id: str, max_steps: int, patience: int | None) -> list[float]:
+    """One episode (at most ``max_steps``) per row of ``params [tracks, D]`` on ``env_id``; ``patience``: cut it
+    after that many consecutive negative rewards (None: no early stop)."""
     tracks = params.shape[0]
     if env_id == "CarRacing-v3":
         env = make(env_id, tracks, vectorization_mode="sync", max_episode_steps=max_steps)
@@ -49,7 +50,8 @@ def heldout(config: dict, params: torch.Tensor, env_id: str, max_steps: int) -> 
         kwargs = {k: v for k, v in config["env"]["kwargs"].items() if k not in ("compile", "max_episode_steps")}
         env = make(env_id, tracks, max_episode_steps=max_steps, **kwargs)
     policy = build_policy(config, env)
-    returns = rollout(env, policy, params, seed=HELDOUT_KEY, engine="loop")
+    early = None if patience is None else EarlyStop(patience=patience)
+    returns = rollout(env, policy, params, seed=HELDOUT_KEY, engine="loop", early_stop=early)
     env.close()
     return returns.tolist()
 
@@ -64,6 +66,9 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=None, help="seconds of evolution before a clean stop")
     parser.add_argument("--skip-reference", action="store_true", help="score on the twin only")
     parser.add_argument("--max-steps", type=int, default=1000, help="held-out episode length (1,000 as registered)")
+    parser.add_argument("--heldout-patience", type=int, default=None,
+                        help="cut held-out episodes after this many consecutive negative rewards (default: never)")
+    parser.add_argument("--score-only", action="store_true", help="no evolution: score the run's best.pt")
     args = parser.parse_args()
 
     name, overrides = MODES[args.mode]
@@ -80,7 +85,9 @@ def main() -> None:
         signal.setitimer(signal.ITIMER_REAL, args.time_limit)
     start = time.time()
     try:
-        if (run_dir / "checkpoint.pt").exists():
+        if args.score_only:
+            summary = {}
+        elif (run_dir / "checkpoint.pt").exists():
             summary = resume(run_dir, progress=False, generations=args.generations)
         else:
             summary = evolve(config, run_dir, progress=False)
@@ -98,9 +105,9 @@ def main() -> None:
     solution = best["params"].float().unsqueeze(0).repeat(args.tracks, 1)
 
     start = time.time()
-    twin = heldout(resolved, solution, resolved["env"]["id"], args.max_steps)
+    twin = heldout(resolved, solution, resolved["env"]["id"], args.max_steps, args.heldout_patience)
     twin_s = time.time() - start
-    real = None if args.skip_reference else heldout(resolved, solution, "CarRacing-v3", args.max_steps)
+    real = None if args.skip_reference else heldout(resolved, solution, "CarRacing-v3", args.max_steps, args.heldout_patience)
     real_s = time.time() - start - twin_s
     t = torch.tensor(twin)
     result = {
@@ -111,6 +118,7 @@ def main() -> None:
         "best_training_fitness": best.get("fitness"),
         "curve": [{k: row[k] for k in row if k in ("generation", "best", "mean", "fitness_max", "fitness_mean", "env_steps")} for row in curve],
         "heldout_tracks": args.tracks, "heldout_key": HELDOUT_KEY, "heldout_max_steps": args.max_steps,
+        "heldout_patience": args.heldout_patience,
         "twin": twin, "twin_mean": float(t.mean()), "twin_std": float(t.std()),
     }
     if real is not None:

@@ -95,7 +95,7 @@ def _posed_frame(twin: CarRacing, ref) -> np.ndarray:
     return twin.observe(s)[0].clamp(0, 255).byte().numpy()
 
 
-def road_follower(frames: torch.Tensor, gas: float = 0.1) -> torch.Tensor:
+def road_follower(frames: torch.Tensor, gas: float = 0.06) -> torch.Tensor:
     """A hand-written pixel controller: steer towards the road ahead, gentle gas.
 
     Args:
