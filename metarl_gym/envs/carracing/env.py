@@ -99,17 +99,18 @@ class CarRacing(TorchVectorEnv):
     At rest on the first tile, facing along the track.
 
     ## Episode End
-    Terminated when every tile is visited, when tile 0 is visited again with more than ``lap_complete_percent``
-    of the tiles visited, or off the playfield; truncated after 1,000 steps (as registered).
+    Terminated when every tile is visited, when tile 0 is first touched with more than ``lap_complete_percent`` of
+    the tiles visited (CarRacing-v3's rule; the car starts on tile 0, so in practice the lap ends with every tile),
+    or off the playfield; truncated after 1,000 steps (as registered).
 
     ## Arguments
     ``num_envs``, ``continuous=True``, ``lap_complete_percent=0.95``, ``texel=0.5`` (metres per texel of the
     key texture: 2 MB per row at 0.5, 0.5 MB at 1.0, a little blurrier), ``compile=False`` (``torch.compile``
-    ``transition`` and ``observe``: tens of seconds of compilation per batch shape on CPU, then several times
-    faster; see benchmarks/RESULTS.md), ``antialias=True`` (bilinear ground sampling; False: the nearest texel,
-    about twice as fast, frames 3.23 instead of 3.14 from CarRacing-v3's), ``render_backend="auto"`` (CPU: the C++
-    kernel of :mod:`.render_cpu` where it builds, else torch ops; CUDA: torch ops), ``device``, ``max_episode_steps``, ``autoreset_mode``, ``render_mode``.
-    ``domain_randomize`` is not supported.
+    ``transition``, and ``observe`` when frames are drawn with torch ops: tens of seconds of compilation per batch
+    shape on CPU, then ~3x faster physics), ``antialias=True`` (bilinear ground sampling; False: the nearest texel,
+    about twice as fast, frames 3.23 instead of 3.14 from CarRacing-v3's), ``render_backend="auto"`` (CPU: the
+    C++ kernel of :mod:`.render_cpu` where it builds, else torch ops; CUDA: torch ops; or ``"cpp"`` / ``"torch"``),
+    ``device``, ``max_episode_steps``, ``autoreset_mode``, ``render_mode``. ``domain_randomize`` is not supported.
     """
 
     metadata = {**TorchVectorEnv.metadata, "render_fps": 50}
@@ -118,7 +119,8 @@ class CarRacing(TorchVectorEnv):
     task_limits = {"lap_complete_percent": Interval(0.0, 1.0)}
 
     def __init__(self, num_envs: int = 1, *, continuous: bool = True, lap_complete_percent: float = 0.95,
-                 texel: float = 0.5, domain_randomize: bool = False, compile: bool = False, antialias: bool = True, render_backend: str = "auto", **kwargs):
+                 texel: float = 0.5, domain_randomize: bool = False, compile: bool = False, antialias: bool = True,
+                 render_backend: str = "auto", **kwargs):
         if domain_randomize:
             raise UserError("MetaRL/CarRacing-v0 has no domain_randomize; use Gymnasium's CarRacing-v3 for it")
         if not 0.05 <= float(texel) <= 4.0:

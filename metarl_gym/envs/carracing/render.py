@@ -27,6 +27,7 @@ from torch import Tensor
 
 from .car import HULL_POLYS, SIZE, WHEEL_R, WHEEL_W
 from .track import GRASS_DIM, PLAYFIELD, SCALE
+from ...errors import UserError
 from . import render_cpu
 from .road import TEXTURE_EXTENT
 
@@ -134,7 +135,7 @@ class Renderer:
 
     def __init__(self, device: torch.device, antialias: bool = True, backend: str = "auto"):
         if backend not in ("auto", "cpp", "torch"):
-            raise ValueError(f"backend must be 'auto', 'cpp' or 'torch', got {backend!r}")
+            raise UserError(f"render_backend must be 'auto', 'cpp' or 'torch', got {backend!r}")
         self.device = device
         self.antialias = bool(antialias)
         self.kernel = None
