@@ -19,7 +19,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecMonitor
 
 import metarl_gym  # noqa: F401  (registers MetaRL/* ids)
-from metarl_gym.baselines.run import LinearSchedule
+from stable_baselines3.common.utils import LinearSchedule
 from metarl_gym.baselines.sb3 import SB3VecEnv
 from metarl_gym.envs import make
 
@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> float:
         gamma=0.98,
         n_epochs=20,
         ent_coef=0.0,
-        learning_rate=LinearSchedule(1e-3),
-        clip_range=LinearSchedule(0.2),
+        learning_rate=LinearSchedule(1e-3, 0.0, 1.0),  # rl-zoo lin_0.001: from 1e-3 to 0 over training
+        clip_range=LinearSchedule(0.2, 0.0, 1.0),
         seed=args.seed,
         device=args.device or "auto",
         verbose=1,

@@ -45,8 +45,10 @@ def random_actions(env, steps: int, seed: int = 0, scale: float = 1.0) -> torch.
     if isinstance(space, gym.spaces.MultiBinary):
         return torch.randint(0, 2, (steps, env.num_envs, *space.shape), generator=g).float()
     low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
-    u = torch.rand(steps, env.num_envs, *space.shape, generator=g)
-    return (low + high) / 2 + scale * (high - low) * (u - 0.5)
+    if scale != 1.0:
+        centre, half = (low + high) / 2, scale * (high - low) / 2
+        low, high = centre - half, centre + half
+    return low + (high - low) * torch.rand(steps, env.num_envs, *space.shape, generator=g)
 
 
 def esn_update(x, u, w, w_in, b, lr):

@@ -79,7 +79,9 @@ def test_batch_equals_single_envs_from_same_states(env_id, dtype, steps):
             else:
                 np.testing.assert_allclose(obs, b_obs, rtol=1e-4, atol=1e-5)
                 assert reward == pytest.approx(float(b_reward), rel=1e-4, abs=1e-5)
-        np.testing.assert_allclose(single.state, batch.unwrapped.state[row].numpy(), rtol=1e-12 if dtype == torch.float64 else 1e-3)
+        # float32: an absolute floor as for the observations (a velocity near 0 has no meaningful relative error)
+        np.testing.assert_allclose(single.state, batch.unwrapped.state[row].numpy(), rtol=1e-12 if dtype == torch.float64 else 1e-3,
+                                   atol=0 if dtype == torch.float64 else 1e-5)
 
 
 @pytest.mark.parametrize("env_id", IDS)
