@@ -16,10 +16,10 @@ import argparse
 import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecMonitor
 
 import metarl_gym  # noqa: F401  (registers MetaRL/* ids)
-from stable_baselines3.common.utils import LinearSchedule
 from metarl_gym.baselines.sb3 import SB3VecEnv
 from metarl_gym.envs import make
 
