@@ -24,25 +24,25 @@ from metarl_gym.baselines.sb3 import SB3VecEnv
 from metarl_gym.envs import make
 
 
-def sb3_env(n_envs: int, mask_velocity: bool, reservoir: bool, seed: int, device: str | None):
-    """The torch batch of ``n_envs`` rows (SB3's name) as an SB3 VecEnv; observations [x, theta] when masked,
+def sb3_env(num_envs: int, mask_velocity: bool, reservoir: bool, seed: int, device: str | None):
+    """The torch batch of ``num_envs`` rows as an SB3 VecEnv; observations [x, theta] when masked,
     the 100 reservoir units with the reservoir encoder."""
     encoder = dict(units=100, spectral_radius=0.9, leak_rate=0.3, seed=seed) if reservoir else None
-    env = make("MetaRL/CartPole-v1", n_envs, device=device, mask_velocity=mask_velocity, reservoir=encoder)
+    env = make("MetaRL/CartPole-v1", num_envs, device=device, mask_velocity=mask_velocity, reservoir=encoder)
     return VecMonitor(SB3VecEnv(env))
 
 
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--total-timesteps", type=int, default=100_000)
-    parser.add_argument("--n-envs", type=int, default=8, help="env rows (SB3's name, as in the baseline configs)")
+    parser.add_argument("--num-envs", type=int, default=8, help="env rows (num_envs, as in the baseline configs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="torch device of the env and the model (default: CPU env, SB3 'auto')")
     parser.add_argument("--mask-velocity", action="store_true")
     parser.add_argument("--reservoir", action="store_true")
     args = parser.parse_args(argv)
 
-    env = sb3_env(args.n_envs, args.mask_velocity, args.reservoir, args.seed, args.device)
+    env = sb3_env(args.num_envs, args.mask_velocity, args.reservoir, args.seed, args.device)
     model = PPO(
         "MlpPolicy",
         env,

@@ -132,12 +132,12 @@ def check_baseline_memory(config: dict[str, Any], algorithm: type, observation_s
     """Refuse a ``metarl-gym baseline`` config whose env rows and SB3 buffer cannot fit in memory.
 
     Args:
-        config: a resolved baseline config (``n_envs``, ``algorithm_kwargs``, ``device``).
+        config: a resolved baseline config (``num_envs``, ``algorithm_kwargs``, ``device``).
         algorithm: the SB3 class (its ``n_steps`` / ``buffer_size`` defaults are read from its signature).
         observation_space, action_space: one env's spaces (after masking / reservoir encoding).
 
-    The estimate: ``n_envs * (obs + action) * 4 * ROW_TENSORS`` for the env rows, plus SB3's buffer in float32:
-    a rollout buffer of ``n_steps * n_envs * (obs + action + 6)`` (PPO, A2C) or a replay buffer of
+    The estimate: ``num_envs * (obs + action) * 4 * ROW_TENSORS`` for the env rows, plus SB3's buffer in float32:
+    a rollout buffer of ``n_steps * num_envs * (obs + action + 6)`` (PPO, A2C) or a replay buffer of
     ``buffer_size * (2 * obs + action + 3)`` (SAC, TD3).
     """
     import inspect
@@ -145,19 +145,19 @@ def check_baseline_memory(config: dict[str, Any], algorithm: type, observation_s
 
     obs = int(math.prod(observation_space.shape or (1,)))
     act = int(math.prod(action_space.shape or (1,)))
-    n_envs = int(config["n_envs"])
+    num_envs = int(config["num_envs"])
     kwargs = config.get("algorithm_kwargs") or {}
     defaults = inspect.signature(algorithm.__init__).parameters
-    rows = n_envs * (obs + act) * FLOAT32 * ROW_TENSORS
-    parts = [f"{n_envs:,} env rows: {format_bytes(rows)}"]
+    rows = num_envs * (obs + act) * FLOAT32 * ROW_TENSORS
+    parts = [f"{num_envs:,} env rows: {format_bytes(rows)}"]
     if "buffer_size" in defaults:
         size = int(kwargs.get("buffer_size", defaults["buffer_size"].default))
         buffer = size * (2 * obs + act + 3) * FLOAT32
         parts.append(f"replay buffer of {size:,} transitions: {format_bytes(buffer)}")
-        fix = "lower n_envs or algorithm_kwargs.buffer_size"
+        fix = "lower num_envs or algorithm_kwargs.buffer_size"
     else:
         steps = int(kwargs.get("n_steps", defaults["n_steps"].default))
-        buffer = steps * n_envs * (obs + act + 6) * FLOAT32
-        parts.append(f"rollout buffer of {steps:,} x {n_envs:,} steps: {format_bytes(buffer)}")
-        fix = "lower n_envs or algorithm_kwargs.n_steps"
+        buffer = steps * num_envs * (obs + act + 6) * FLOAT32
+        parts.append(f"rollout buffer of {steps:,} x {num_envs:,} steps: {format_bytes(buffer)}")
+        fix = "lower num_envs or algorithm_kwargs.n_steps"
     _refuse(rows + buffer, config.get("device", "cpu"), "this baseline", ", ".join(parts), fix)

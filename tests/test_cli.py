@@ -238,7 +238,7 @@ ER_MRL = {
     "reservoir": {"nb_res": 1, "units": 8},
     "search": {"generations": 2, "pop_size": 3, "sigma0": 0.3},
     "fitness": {"seeds": 1, "total_timesteps": 48, "last_episodes": 5},
-    "ppo": {"n_envs": 2, "algorithm_kwargs": {"n_steps": 8, "batch_size": 16, "n_epochs": 1, "policy_kwargs": {"net_arch": [4]}}},
+    "ppo": {"num_envs": 2, "algorithm_kwargs": {"n_steps": 8, "batch_size": 16, "n_epochs": 1, "policy_kwargs": {"net_arch": [4]}}},
 }
 
 SIGTERM_AFTER_FIRST_ROW = r"""

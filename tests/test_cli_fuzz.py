@@ -110,7 +110,7 @@ BASELINE_CASES = {
     "batch_size_0": (["algorithm_kwargs.batch_size=0"], "'algorithm_kwargs.batch_size': must be an integer >= 1"),
     "batch_size_1": (["algorithm_kwargs.batch_size=1"], "'algorithm_kwargs.batch_size': must be > 1"),
     "n_steps_0": (["algorithm_kwargs.n_steps=0"], "'algorithm_kwargs.n_steps': must be an integer >= 1"),
-    "n_steps_times_n_envs_1": (["algorithm_kwargs.n_steps=1", "n_envs=1"], "n_steps x n_envs = 1 x 1"),
+    "n_steps_times_n_envs_1": (["algorithm_kwargs.n_steps=1", "num_envs=1"], "n_steps x num_envs = 1 x 1"),
     "n_steps_float": (["algorithm_kwargs.n_steps=1.5"], "'algorithm_kwargs.n_steps'"),
     "gamma_2": (["algorithm_kwargs.gamma=2"], "'algorithm_kwargs.gamma': must be a finite number >= 0 and <= 1"),
     "gae_lambda_nan": (["algorithm_kwargs.gae_lambda=.nan"], "'algorithm_kwargs.gae_lambda'"),
@@ -120,9 +120,9 @@ BASELINE_CASES = {
     "policy_kwargs_class": (["algorithm_kwargs.policy_kwargs={optimizer_class: Adam}"], "takes a Python class"),
     "net_arch_0": (["algorithm_kwargs.policy_kwargs={net_arch: [0]}"], "'algorithm_kwargs.policy_kwargs.net_arch': must be a list of layer widths"),
     "net_arch_dict_qf_for_ppo": (["algorithm_kwargs.policy_kwargs={net_arch: {pi: [8], qf: [8]}}"], "unknown network"),
-    "n_envs_true": (["n_envs=True"], "config key 'n_envs'"),
+    "n_envs_true": (["num_envs=True"], "config key 'num_envs'"),
     "device_meta": (["device=meta"], "config key 'device'"),
-    "n_envs_1e8": (["n_envs=100000000"], "this baseline needs about"),
+    "n_envs_1e8": (["num_envs=100000000"], "this baseline needs about"),
     "sac_buffer_1e10": (["algorithm=sac", "env.id=MetaRL/Pendulum-v0", "algorithm_kwargs={buffer_size: 10000000000}"], "replay buffer of 10,000,000,000 transitions"),
 }
 

@@ -186,7 +186,7 @@ def test_er_mrl_cartpole_masked_runs_a_tiny_study(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [
         "er_mrl_cartpole_masked.py", "--run-dir", str(run_dir), "workers=1", "search.generations=1", "search.pop_size=3",
         "fitness.seeds=1", "fitness.total_timesteps=64", "fitness.last_episodes=2", "fitness.random_episodes=2",
-        "reservoir.units=10", "ppo.n_envs=2", "ppo.algorithm_kwargs.batch_size=32", "ppo.algorithm_kwargs.n_epochs=1",
+        "reservoir.units=10", "ppo.num_envs=2", "ppo.algorithm_kwargs.batch_size=32", "ppo.algorithm_kwargs.n_epochs=1",
         "test.seeds=1", "test.total_timesteps=64"])
     try:
         runpy.run_path(str(EXAMPLES / "er_mrl_cartpole_masked.py"), run_name="__main__")

@@ -24,7 +24,7 @@ EVOLVE = {
     "generations": 40, "episodes": 2, "seed": 11, "checkpoint_every": 3,
 }
 BASELINE = {
-    "algorithm": "ppo", "env": {"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 50}}, "n_envs": 2,
+    "algorithm": "ppo", "env": {"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 50}}, "num_envs": 2,
     "total_timesteps": 3072, "seed": 4, "device": "cpu", "threads": 1, "log_interval_steps": 64,
     "algorithm_kwargs": {"n_steps": 32, "batch_size": 64, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}},
 }

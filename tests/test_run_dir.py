@@ -27,7 +27,7 @@ SMALL = {
     "seed": 5,
 }
 BASELINE = {
-    "algorithm": "ppo", "env": {"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 30}}, "n_envs": 2,
+    "algorithm": "ppo", "env": {"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 30}}, "num_envs": 2,
     "total_timesteps": 128, "seed": 1, "device": "cpu", "threads": 1,
     "algorithm_kwargs": {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [4]}},
 }

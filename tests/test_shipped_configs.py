@@ -37,14 +37,14 @@ def tiny_overrides(path: Path, config: dict) -> list[str]:
     if command == "baseline":
         small = ["total_timesteps=64", "env.kwargs.max_episode_steps=16"]
         if config["algorithm"] in ("ppo", "a2c"):
-            small += ["n_envs=2", "algorithm_kwargs.n_steps=16"]
+            small += ["num_envs=2", "algorithm_kwargs.n_steps=16"]
             if config["algorithm"] == "ppo":
                 small += ["algorithm_kwargs.batch_size=16", "algorithm_kwargs.n_epochs=1"]
         else:
             small += ["algorithm_kwargs.learning_starts=16"]
         return small
     return ["search.generations=1", "search.pop_size=3", "fitness.total_timesteps=64", "fitness.seeds=1",
-            "fitness.random_episodes=1", "ppo.n_envs=1", "ppo.algorithm_kwargs.n_epochs=1", "test.seeds=1",
+            "fitness.random_episodes=1", "ppo.num_envs=1", "ppo.algorithm_kwargs.n_epochs=1", "test.seeds=1",
             "test.total_timesteps=64"]  # (PPO's n_steps stay: a score needs a finished episode in the first rollout)
 
 

@@ -1,6 +1,6 @@
 """``metarl-gym baseline``: train a Stable-Baselines3 agent (PPO, A2C, SAC, TD3) on a MetaRL env.
 
-The env is the very same registered torch batch the evolution runs use (``gym.make_vec(id, n_envs,
+The env is the very same registered torch batch the evolution runs use (``gym.make_vec(id, num_envs,
 vectorization_mode="vector_entry_point")``), optionally velocity-masked and reservoir-encoded (ER-MRL, Léger et
 al. 2024, arXiv 2312.06695), seen by SB3 through :class:`~metarl_gym.baselines.sb3.SB3VecEnv`; so RL and
 evolution compare on identical dynamics, seeds and step budgets.
@@ -12,7 +12,7 @@ A config (YAML, every key optional but ``env.id``)::
     mask_velocity: false           # drop the velocity columns (MaskVelocity)
     reservoir: null                # or ReservoirEncoder kwargs: {units: 100, spectral_radius: 0.9, ...}
                                    # or {reservoirs: [{...}, {...}], use_action: true, ...} (MultiReservoirEncoder)
-    n_envs: 8
+    num_envs: 8
     total_timesteps: 100000
     seed: 0
     device: auto                   # SB3 model and env device ("auto": CUDA when available)
@@ -69,7 +69,7 @@ BASELINE_DEFAULTS: dict[str, Any] = {
     "env": {"id": None, "kwargs": {}},
     "mask_velocity": False,
     "reservoir": None,
-    "n_envs": 1,
+    "num_envs": 1,
     "total_timesteps": 100_000,
     "seed": 0,
     "device": "auto",
@@ -128,7 +128,7 @@ def baseline_schema() -> Section:
         }),
         "mask_velocity": Bool(False),
         "reservoir": AnyValue(None),
-        "n_envs": Int(1, min=1),
+        "num_envs": Int(1, min=1),
         "total_timesteps": Int(100_000, min=1),
         "seed": Seed(0),
         "device": Str("auto", check=_check_sb3_device),
@@ -207,9 +207,9 @@ def _check_algorithm_kwargs(config: dict[str, Any]) -> None:
         _check_range("algorithm_kwargs.ent_coef", kwargs["ent_coef"], "float", 0, None, False)
     if config["algorithm"] in ("ppo", "a2c") and kwargs.get("normalize_advantage", True):
         n_steps = kwargs.get("n_steps", inspect.signature(cls.__init__).parameters["n_steps"].default)
-        if n_steps * config["n_envs"] < 2:
-            raise ConfigError("algorithm_kwargs.n_steps", f"n_steps x n_envs = {n_steps} x {config['n_envs']} must be > 1 "
-                              "(advantages are normalised over a rollout); raise n_steps or n_envs")
+        if n_steps * config["num_envs"] < 2:
+            raise ConfigError("algorithm_kwargs.n_steps", f"n_steps x num_envs = {n_steps} x {config['num_envs']} must be > 1 "
+                              "(advantages are normalised over a rollout); raise n_steps or num_envs")
         if config["algorithm"] == "ppo" and kwargs.get("batch_size", 64) < 2:
             raise ConfigError("algorithm_kwargs.batch_size", f"must be > 1 (advantages are normalised over a minibatch), "
                               f"got {kwargs['batch_size']!r}")
@@ -380,7 +380,7 @@ def check_memory(config: dict[str, Any]) -> None:
 def make_model(config: dict[str, Any], *, verbose: int = 0):
     """The SB3 model of a resolved config, on its env (``VecMonitor(SB3VecEnv(env))``)."""
     name = config["algorithm"]
-    env = _build_env(config, config["n_envs"])
+    env = _build_env(config, config["num_envs"])
     if name in CONTINUOUS_ONLY and not isinstance(env.single_action_space, gym.spaces.Box):
         raise ConfigError("algorithm", f"{name} needs a continuous (Box) action space; {config['env']['id']} has {env.single_action_space}; use ppo or a2c")
     venv = VecMonitor(SB3VecEnv(env))
@@ -477,12 +477,12 @@ class EpisodeMetricsCallback(BaseCallback):
 
 
 def default_interval(config: dict[str, Any]) -> int:
-    """One on-policy rollout (``n_steps · n_envs``), or 1000 env steps for off-policy algorithms."""
+    """One on-policy rollout (``n_steps · num_envs``), or 1000 env steps for off-policy algorithms."""
     if config["log_interval_steps"] is not None:
         return int(config["log_interval_steps"])
     if config["algorithm"] in ("ppo", "a2c"):
         default_n_steps = {"ppo": 2048, "a2c": 5}[config["algorithm"]]
-        return int(config["algorithm_kwargs"].get("n_steps", default_n_steps)) * config["n_envs"]
+        return int(config["algorithm_kwargs"].get("n_steps", default_n_steps)) * config["num_envs"]
     return 1000
 
 

@@ -30,7 +30,7 @@ def tiny_config(**overrides):
         "reservoir": {"nb_res": 1, "units": 10},
         "search": {"generations": 1, "pop_size": 3, "sigma0": 0.3},
         "fitness": {"seeds": 1, "total_timesteps": 64, "last_episodes": 10},
-        "ppo": {"n_envs": 2, "algorithm_kwargs": {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}},
+        "ppo": {"num_envs": 2, "algorithm_kwargs": {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}},
         "test": {"seeds": 2, "total_timesteps": 64},
     }
     config.update(overrides)
@@ -183,7 +183,7 @@ def test_generalisation_with_normalised_fitness_and_workers(tmp_path):
         (dict(reservoir={"units": 0}), "reservoir.units"),
         (dict(reservoir={"rc_connectivity": 0.0}), "reservoir.rc_connectivity"),
         (dict(fitness={"seed": 3}), "fitness.seed"),
-        (dict(ppo={"n_envs": 2, "algorithm_kwargs": {"nsteps": 4}}), "ppo.algorithm_kwargs.nsteps"),
+        (dict(ppo={"num_envs": 2, "algorithm_kwargs": {"nsteps": 4}}), "ppo.algorithm_kwargs.nsteps"),
         (dict(envs=[{"id": "MetaRL/CartPole-v1"}, {"id": "MetaRL/DoublePendulum-v0"}]), "envs.1.target_score"),
         (dict(generations=3), "generations"),
         (dict(envs=[{"id": "MetaRL/CartPole-v1", "mask_velocity": "false"}]), "envs.0.mask_velocity"),

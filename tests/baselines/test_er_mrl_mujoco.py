@@ -42,7 +42,7 @@ def tiny_config(**overrides):
         "reservoir": {"nb_res": 1, "units": 10},
         "search": {"generations": 1, "pop_size": 3, "sigma0": 0.3},
         "fitness": {"seeds": 1, "total_timesteps": 128, "last_episodes": 5, "random_episodes": 4},
-        "ppo": {"n_envs": 2, "algorithm_kwargs": PPO_KWARGS},
+        "ppo": {"num_envs": 2, "algorithm_kwargs": PPO_KWARGS},
         "test": {"seeds": 1, "total_timesteps": 128},
     }
     config.update(overrides)
@@ -233,7 +233,7 @@ def test_example_config_resolves_and_runs_at_a_tiny_budget(tmp_path):
     assert [e["id"] for e in resolved["envs"]] == ["Swimmer-v5", "HalfCheetah-v5"] and resolved["test"]["env"]["id"] == "Hopper-v5"
     config = apply_overrides(config, [
         "search.pop_size=3", "search.generations=1", "fitness.total_timesteps=64", "fitness.last_episodes=2",
-        "fitness.random_episodes=2", "reservoir.units=10", "ppo.n_envs=2", "ppo.algorithm_kwargs.n_steps=32",
+        "fitness.random_episodes=2", "reservoir.units=10", "ppo.num_envs=2", "ppo.algorithm_kwargs.n_steps=32",
         "ppo.algorithm_kwargs.batch_size=32", "ppo.algorithm_kwargs.n_epochs=1", "test.seeds=1", "test.total_timesteps=64",
         "test.env.kwargs.max_episode_steps=10",
     ])

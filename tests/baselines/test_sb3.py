@@ -152,7 +152,7 @@ def tiny_config(**overrides):
     config = {
         "algorithm": "ppo",
         "env": {"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 30}},
-        "n_envs": 2,
+        "num_envs": 2,
         "total_timesteps": 256,
         "seed": 1,
         "device": "cpu",
@@ -184,7 +184,7 @@ def test_run_baseline_multi_reservoir_and_sac(tmp_path):
     sac = tiny_config(
         algorithm="sac",
         env={"id": "MetaRL/PendulumSwingup-v1", "kwargs": {"max_episode_steps": 20}},
-        n_envs=1,
+        num_envs=1,
         total_timesteps=60,
         algorithm_kwargs={"learning_starts": 20, "batch_size": 16},
     )
@@ -198,7 +198,7 @@ def test_run_baseline_multi_reservoir_and_sac(tmp_path):
         (dict(algorithm="dqn"), "algorithm"),
         (dict(env={"id": "CartPole-v1"}), "env.id"),
         (dict(env={"id": "MetaRL/CartPole-v1", "colour": 1}), "env.colour"),
-        (dict(n_envs=0), "n_envs"),
+        (dict(num_envs=0), "num_envs"),
         (dict(total_timesteps=-5), "total_timesteps"),
         (dict(mask_velocity="yes"), "mask_velocity"),
         (dict(algorithm_kwargs={"n_step": 3}), "algorithm_kwargs.n_step"),

@@ -51,7 +51,7 @@ def test_er_mrl_study_on_ray_equals_the_local_study(ray_local, tmp_path):
         "reservoir": {"nb_res": 1, "units": 10},
         "search": {"generations": 1, "pop_size": 6, "sigma0": 0.3},
         "fitness": {"seeds": 1, "total_timesteps": 64, "last_episodes": 10},
-        "ppo": {"n_envs": 2, "algorithm_kwargs": {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}},
+        "ppo": {"num_envs": 2, "algorithm_kwargs": {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}},
     }
     local = er_mrl.run_er_mrl(config, tmp_path / "local", progress=False, test=False)
     on_ray = er_mrl.run_er_mrl({**config, "distributed": {"backend": "ray", "num_workers": 2}}, tmp_path / "ray", progress=False, test=False)

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-import yaml
 
 from metarl_gym.cli import main
 from metarl_gym.errors import UserError

@@ -13,7 +13,7 @@
                 use_action: true, use_reward: true, skip_connection: false}
     search: {generations: 10, pop_size: 8, sigma0: 0.25, x0: null, evolve_input_scaling: true, input_scaling: 1.0}
     fitness: {seeds: 3, total_timesteps: 300000, last_episodes: 10, random_episodes: 20}
-    ppo: {n_envs: 1, algorithm_kwargs: {}}     # SB3 PPO arguments ("lin_<x>" strings: linear schedules)
+    ppo: {num_envs: 1, algorithm_kwargs: {}}     # SB3 PPO arguments ("lin_<x>" strings: linear schedules)
     test: {env: null, seeds: 5, total_timesteps: 1000000}
     distributed: {backend: local}              # CONTRACTS §4; backend: ray runs the PPO trials on Ray actors
 
@@ -310,7 +310,7 @@ SCHEMA = Section(
         ),
         "ppo": Section(
             {
-                "n_envs": Int(1, min=1),
+                "num_envs": Int(1, min=1),
                 "algorithm_kwargs": Kwargs(_ppo_class, exclude=_PPO_BUILDER_ARGS, check=_check_ppo_kwargs),
             }
         ),

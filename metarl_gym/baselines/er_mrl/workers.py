@@ -50,7 +50,7 @@ def ppo_config(config: dict[str, Any], env: dict[str, Any], seed: int, total_tim
         "env": {"id": env["id"], "kwargs": copy.deepcopy(env["kwargs"]), **_vectorization_mode(env["id"])},
         "mask_velocity": env["mask_velocity"],
         "reservoir": copy.deepcopy(reservoir),
-        "n_envs": config["ppo"]["n_envs"],
+        "num_envs": config["ppo"]["num_envs"],
         "total_timesteps": total_timesteps,
         "seed": seed,
         "device": config["device"],
