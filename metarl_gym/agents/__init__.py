@@ -14,6 +14,7 @@ from .hebbian import HebbianPolicy
 from .learned_rule import LearnedRulePolicy
 from .mlp import MLPPolicy
 from .pixel_hebbian import PixelHebbianPolicy
+from .slimevolley_baseline import SlimeVolleyBaselinePolicy
 
 POLICIES: dict[str, type[Policy]] = {
     "mlp": MLPPolicy,
@@ -21,6 +22,7 @@ POLICIES: dict[str, type[Policy]] = {
     "learned_rule": LearnedRulePolicy,
     "cnn": CNNPolicy,
     "pixel_hebbian": PixelHebbianPolicy,
+    "slimevolley_baseline": SlimeVolleyBaselinePolicy,
 }
 """Config name -> policy class (every policy of the package)."""
 
@@ -37,6 +39,7 @@ def policy_class(name: str) -> type[Policy]:
 
 
 __all__ = [
+    "SlimeVolleyBaselinePolicy",
     "CNNPolicy",
     "HebbianPolicy",
     "LearnedRulePolicy",

@@ -16,6 +16,7 @@ VELOCITY_COLUMNS = {
     "MetaRL/Pendulum-v0": [2],
     "MetaRL/PendulumSwingup-v1": [2],
     "MetaRL/DoublePendulum-v0": [2, 5],
+    "MetaRL/SlimeVolley-v0": [2, 3, 6, 7, 10, 11],  # [x, y, vx, vy] of the agent, the ball, the opponent
 }
 MODES = ["next_step", "same_step"]
 
