@@ -23,7 +23,7 @@ CONFIGS = sorted((EXAMPLES / "configs").glob("*.yaml"))
 EVOLVE_CONFIGS = [p for p in CONFIGS if "strategy" in yaml.safe_load(p.read_text())]
 SMOKE_TESTED = {
     "ga_cartpole", "ga_slimevolley", "openai_es_pendulum", "hebbian_cartpole", "learned_rule_double_pendulum", "carracing",
-    "bipedal_distill", "multitask", "ppo_cartpole", "er_mrl_cartpole_masked", "hebbian_ant",
+    "bipedal_distill", "multitask", "ppo_cartpole", "er_mrl_cartpole_masked", "hebbian_ant", "carracing_twin",
 }
 """Examples with a smoke test below (hebbian_ant: in tests/test_hebbian_ant_example.py)."""
 
@@ -193,3 +193,19 @@ def test_er_mrl_cartpole_masked_runs_a_tiny_study(tmp_path, monkeypatch):
     except SystemExit as stop:
         assert stop.code in (0, None)
     assert (run_dir / "test_summary.json").exists()
+
+
+def test_carracing_twin_evolves_on_the_twin_and_scores_on_carracing_v3(tmp_path):
+    """examples/carracing_twin.py at a tiny budget: one generation on MetaRL/CarRacing-v0, one held-out track
+    scored on the twin and on CarRacing-v3 itself."""
+    pytest.importorskip("Box2D")
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "carracing_twin.py"), "hebbian", "--run-dir", str(tmp_path / "run"),
+         "--generations", "1", "--pop", "4", "--tracks", "1", "--max-steps", "20"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert '"real_mean"' in out.stdout and '"twin_mean"' in out.stdout
