@@ -152,15 +152,16 @@ def cmd_envs(args) -> int:
 
     import metarl_gym  # noqa: F401
 
-    from .envs.bullet import BULLET_ENVS, single_spaces
+    from .envs.default_spaces import single_spaces
 
     ids = sorted(i for i in gym.registry if i.startswith("MetaRL/"))
     width = max(len(i) for i in ids)
     for env_id in ids:
         spec = gym.spec(env_id)
         try:
-            if env_id in BULLET_ENVS:  # the spaces without loading pybullet (a second per import)
-                observation_space, action_space = single_spaces(env_id)
+            spaces = single_spaces(env_id)  # known ids: without importing torch / pybullet (a second or more)
+            if spaces is not None:
+                observation_space, action_space = spaces
             else:
                 env = gym.make(env_id)
                 observation_space, action_space = env.observation_space, env.action_space

@@ -22,7 +22,7 @@ def make_vec(env_id, n=3, **kwargs):
 
 
 def params(env_id):
-    cls = TORCH_ENVS[env_id][0]
+    cls = TORCH_ENVS[env_id].load()
     return [(name, cls.task_limits[name]) for name in cls.task_defaults]
 
 
@@ -51,7 +51,7 @@ def re_escape(text):
 
 @pytest.mark.parametrize("env_id", IDS)
 def test_every_task_parameter_is_checked_at_construction(env_id):
-    cls = TORCH_ENVS[env_id][0]
+    cls = TORCH_ENVS[env_id].load()
     for name, interval in params(env_id):
         assert interval.contains(cls.task_defaults[name])
         for value in bad_values(interval):

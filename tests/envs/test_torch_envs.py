@@ -88,7 +88,7 @@ def test_batch_equals_single_envs_from_same_states(env_id, dtype, steps):
 def test_seeded_single_reset_draws_row_0_of_the_batch(env_id):
     # the start state of row 0 is the first draw of the stream whatever N is; task draws take N numbers each,
     # so with task_ranges the single env is the N = 1 batch
-    ranges = {name: (0.5 * v, 1.5 * v) for name, v in TORCH_ENVS[env_id][0].task_defaults.items() if v > 0}
+    ranges = {name: (0.5 * v, 1.5 * v) for name, v in TORCH_ENVS[env_id].load().task_defaults.items() if v > 0}
     for n, kwargs in ((4, {}), (1, {"task_ranges": ranges})):
         batch = make_vec(env_id, n, **kwargs)
         single = gym.make(env_id, **kwargs)

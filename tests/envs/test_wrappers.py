@@ -22,7 +22,7 @@ MODES = ["next_step", "same_step"]
 
 
 def kept_columns(env_id):
-    dim = TORCH_ENVS[env_id][0](1).single_observation_space.shape[0]
+    dim = TORCH_ENVS[env_id].load()(1).single_observation_space.shape[0]
     return [i for i in range(dim) if i not in VELOCITY_COLUMNS[env_id]]
 
 

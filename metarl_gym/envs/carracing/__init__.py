@@ -6,16 +6,14 @@
 * :mod:`.render` — the ``state_pixels`` frame drawn straight at 96x96;
 * :mod:`.env` — :class:`CarRacing`, the TorchVectorEnv (its card states the measured differences);
 * :mod:`.compare` — side-by-side runs against CarRacing-v3 (box2d extra), what the card's figures measure.
+
+Importing this package does not import torch: the id is registered with import strings and ``CarRacing`` loads on
+first access.
 """
 
 from __future__ import annotations
 
-from functools import partial
-
 import gymnasium as gym
-
-from ..base import TorchSingleEnv
-from .env import CarRacing
 
 MAX_EPISODE_STEPS = 1000
 CARRACING_ID = "MetaRL/CarRacing-v0"
@@ -26,11 +24,19 @@ def register_carracing() -> None:
     if CARRACING_ID not in gym.registry:
         gym.register(
             CARRACING_ID,
-            entry_point=partial(TorchSingleEnv, CarRacing),
-            vector_entry_point=CarRacing,
+            entry_point="metarl_gym.envs.single_envs:carracing",
+            vector_entry_point="metarl_gym.envs.carracing.env:CarRacing",
             max_episode_steps=MAX_EPISODE_STEPS,
             reward_threshold=900,
         )
+
+
+def __getattr__(name: str):
+    if name == "CarRacing":  # loaded on first use (imports torch)
+        from .env import CarRacing
+
+        return CarRacing
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["CarRacing", "CARRACING_ID", "MAX_EPISODE_STEPS", "register_carracing"]
