@@ -13,7 +13,7 @@ import numpy as np
 
 
 SEED_MAX = 2**63 - 1
-"""Largest seed (as ``metarl_gym.schema.SEED_MAX``; not imported, so ``metarl-gym --help`` stays light)."""
+"""Largest seed (as ``metarl_gym.config.SEED_MAX``; not imported, so ``metarl-gym --help`` stays light)."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,11 +1,13 @@
 """The config schema: types, ranges, finiteness and kwargs checked against signatures, with the key path named."""
 
+from typing import Any
+
 import pytest
 
 from metarl_gym.cli import main
 from metarl_gym.config import ConfigError, resolve_evolve_config
+from metarl_gym.config.base import ConfigModel, Count, Invalid, check_kwargs, validate
 from metarl_gym.errors import UserError
-from metarl_gym.schema import Bool, Float, Int, Kwargs, List, Removed, Section, Str
 
 
 @pytest.mark.parametrize(
@@ -54,19 +56,52 @@ def test_resolve_is_idempotent_and_has_the_new_sections():
         resolve_evolve_config({"rollout": {"compile": "yes"}})
 
 
-def test_schema_primitives():
-    schema = Section({
-        "n": Int(1, min=1), "x": Float(0.5, min=0, max=1), "flag": Bool(False), "mode": Str("a", choices=["a", "b"]),
-        "sizes": List(Int(min=1), [8]), "old": Removed("say it with n"), "opt": Section({"k": Int(2)}, default=None),
-        "kw": Kwargs(lambda section: (lambda alpha=1.0, *, beta: None)),
-    })
-    assert schema.validate({}) == {"n": 1, "x": 0.5, "flag": False, "mode": "a", "sizes": [8], "opt": None, "kw": {}}
-    assert schema.validate({"n": 1e3, "opt": {}, "kw": {"beta": 2}})["n"] == 1000  # YAML 1e3 is a float
-    for bad, key in [({"x": 1.5}, "x"), ({"x": float("nan")}, "x"), ({"sizes": 8}, "sizes"), ({"sizes": [0]}, "sizes.0"),
-                     ({"old": 1}, "old"), ({"mode": "c"}, "mode"), ({"opt": {"q": 1}}, "opt.q"), ({"kw": {"gamma": 1}}, "kw.gamma"),
-                     ({"flag": 1}, "flag"), ({"extra": 1}, "extra")]:
-        with pytest.raises(ConfigError, match=f"config key '{key}'"):
-            schema.validate(bad)
+def test_building_blocks():
+    from typing import Annotated, Literal
+
+    from pydantic import Field, model_validator
+
+    class Inner(ConfigModel):
+        k: int = 2
+
+    class Section(ConfigModel):
+        REMOVED = {"old": "say it with n"}
+        n: Count = 1
+        x: Annotated[float, Field(ge=0, le=1)] = 0.5
+        flag: bool = False
+        mode: Literal["a", "b"] = "a"
+        sizes: list[Count] = [8]
+        opt: Inner | None = None
+        kw: dict[str, Any] = {}
+
+        @model_validator(mode="after")
+        def _kw(self):
+            self.kw = check_kwargs(self.kw, _target, key="kw")
+            return self
+
+    assert validate(Section, {}) == {"n": 1, "x": 0.5, "flag": False, "mode": "a", "sizes": [8], "opt": None, "kw": {}}
+    assert validate(Section, {"n": 1e3, "opt": {}, "kw": {"beta": 2}})["n"] == 1000  # YAML 1.0e3 is a float
+    for bad, key, words in [({"x": 1.5}, "x", "<= 1"), ({"x": float("nan")}, "x", "finite"), ({"sizes": 8}, "sizes", "a list"),
+                            ({"sizes": [0]}, "sizes.0", ">= 1"), ({"old": 1}, "old", "say it with n"), ({"mode": "c"}, "mode", "allowed values: ['a', 'b']"),
+                            ({"opt": {"q": 1}}, "opt.q", "unknown key"), ({"kw": {"gamma": 1}}, "kw.gamma", "not an argument"),
+                            ({"kw": {"alpha": "x"}}, "kw.alpha", "float"), ({"kw": {"beta": [float("inf")]}}, "kw.beta.0", "finite"),
+                            ({"flag": 1}, "flag", "true or false"), ({"extra": 1}, "extra", "accepted keys"), ({"n": 2.5}, "n", "integer"),
+                            ({"n": True}, "n", "integer"), ("text", "<root>", "mapping")]:
+        with pytest.raises(ConfigError, match=f"config key '{key}'") as info:
+            validate(Section, bad)
+        assert words in str(info.value), str(info.value)
+    with pytest.raises(Invalid) as info:  # a YAML list stands for a tuple, a number does not
+        check_kwargs({"beta": 3}, _takes_tuple)
+    assert info.value.key == "kwargs.beta"
+    assert check_kwargs({"beta": [1, 2]}, _takes_tuple) == {"beta": [1, 2]}
+
+
+def _target(alpha: float = 1.0, *, beta: Any) -> None:
+    return None
+
+
+def _takes_tuple(*, beta: tuple[int, ...] = (1,)) -> None:
+    return None
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):

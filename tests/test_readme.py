@@ -80,3 +80,27 @@ def test_policy_registry_lists_every_policy_of_the_package():
     assert set(POLICIES.values()) <= defined
     for name in POLICIES:  # every registered name passes the schema's policy.name check
         assert resolve_evolve_config({"policy": {"name": name}})["policy"]["name"] == name
+
+
+def test_readme_tables_match_the_registries():
+    """One registry per kind, and the README checked against it: every registered MetaRL id has a row of the env
+    table (and every row is registered); every policy and strategy config name is named; every example script and
+    every shipped config is in the examples table."""
+    import gymnasium as gym
+
+    import metarl_gym  # noqa: F401
+    from metarl_gym.agents import POLICIES
+    from metarl_gym.evolution import STRATEGIES
+
+    text = README.read_text()
+    table_ids = set(re.findall(r"^\| `(MetaRL/[^`]+)` \|", text, re.M))
+    registered = {i for i in gym.registry if i.startswith("MetaRL/")}
+    assert table_ids == registered, f"README env table: missing {sorted(registered - table_ids)}, unknown {sorted(table_ids - registered)}"
+    for name in [*POLICIES, *STRATEGIES]:
+        assert f"(`{name}`" in text, f"README names no policy / strategy `{name}`"
+    examples = Path(__file__).parent.parent / "examples"
+    rows = "\n".join(line for line in text.splitlines() if line.startswith("| `"))
+    for script in sorted(examples.glob("*.py")):
+        assert f"`{script.name}`" in rows, f"examples/{script.name} is not in the README's examples table"
+    for config in sorted((examples / "configs").rglob("*.yaml")):
+        assert config.name in rows, f"examples/configs/{config.relative_to(examples / 'configs')} is not in the README's examples table"

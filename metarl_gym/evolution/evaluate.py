@@ -57,16 +57,24 @@ def per_morphology(config: dict[str, Any], episode_returns: Tensor) -> dict[str,
 
 
 def build_env(config: dict[str, Any], num_envs: int | None, *, render_mode: str | None = None):
-    """The env of ``config["env"]`` through :func:`metarl_gym.envs.make`: a torch vector env of ``num_envs``
-    rows (velocity-masked / reservoir-encoded if asked), or one numpy env for ``num_envs=None``."""
+    """The env of ``config["env"]`` through :func:`metarl_gym.envs.make` (every command builds its env here): a
+    torch vector env of ``num_envs`` rows (velocity-masked / reservoir-encoded if asked), or one numpy env for
+    ``num_envs=None``.
+
+    A reservoir whose ``seed`` the config leaves out is seeded with the run's ``seed`` (as ER-MRL does): every
+    env batch of a run, in any worker, slice or later ``evaluate``, then encodes with the same random matrices.
+    """
     env_cfg = config["env"]
     kwargs = dict(env_cfg.get("kwargs") or {})
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
+    reservoir = env_cfg.get("reservoir")
+    if reservoir is not None:
+        reservoir = {"seed": config["seed"], **reservoir}
     try:
         return make(
             env_cfg["id"], num_envs, device=config["device"], vectorization_mode=env_cfg.get("vectorization_mode"),
-            mask_velocity=env_cfg.get("mask_velocity", False), reservoir=env_cfg.get("reservoir"), **kwargs,
+            mask_velocity=env_cfg.get("mask_velocity", False), reservoir=reservoir, **kwargs,
         )
     except UserError as err:
         raise UserError(f"config section 'env': {err}") from None

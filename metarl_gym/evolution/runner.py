@@ -52,12 +52,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..config import ConfigError, check_resume_config, resolve_evolve_config
+from ..config import ConfigError, check_resume_config, draw_seed, resolve_evolve_config
 from ..distributed import build_backend
 from ..errors import UserError
 from ..memory import check_evolve_memory
 from ..run_dir import RunDir
-from ..schema import draw_seed
 from . import STRATEGIES
 from .evaluate import build_env, build_policy, per_morphology
 

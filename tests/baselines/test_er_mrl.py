@@ -325,7 +325,7 @@ def test_command_line_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
     path.write_text(yaml.safe_dump(tiny_config()))
     assert main(["er-mrl", str(path), "--run-dir", str(tmp_path / "r"), "search.pop_size=2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("metarl-gym er-mrl: error: config key 'search.pop_size': must be an integer >= 3")
+    assert err.count("\n") == 0 and err.startswith("metarl-gym er-mrl: error: config key 'search.pop_size': must be >= 3, got 2")
     path.write_text("envs:\n  - id: [unclosed\n")
     assert main(["er-mrl", str(path), "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()

@@ -65,7 +65,8 @@ def test_swimmer_study_runs_tests_and_resumes(tmp_path):
         assert (run_dir / name).exists(), name
     # every trial goes through Gymnasium's sync vector env (there is no torch entry point for Swimmer-v5)
     assert [s["kind"] for s in calls] == ["score"] * 3 + ["test"] * 2
-    assert all(s["baseline"]["env"] == {"id": "Swimmer-v5", "kwargs": {"max_episode_steps": 20}, "vectorization_mode": "sync"} for s in calls)
+    envs = [s["baseline"]["env"] for s in calls]
+    assert all((e["id"], e["kwargs"], e.get("vectorization_mode")) == ("Swimmer-v5", {"max_episode_steps": 20}, None) for e in envs)
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history) == 3 and all(math.isfinite(h["fitness"]) for h in history)
     assert len({h["fitness"] for h in history}) == 3  # three reservoirs, three different PPO results
@@ -211,12 +212,14 @@ def test_gymnasium_ids_resolve_with_their_defaults():
     assert explicit["envs"][1]["target_score"] == 900.0
 
 
-def test_baseline_takes_gymnasium_ids_only_with_a_numpy_vectorization_mode():
-    with pytest.raises(ValueError, match="config key 'env.id'.*vectorization_mode: sync"):
-        resolve_baseline_config({"env": {"id": "Swimmer-v5"}})
+def test_baseline_takes_gymnasium_ids_in_a_numpy_vectorization_mode():
+    """The one env section: a Gymnasium id runs in Gymnasium's sync vector env (null picks it), never in a torch
+    entry point it does not have."""
+    assert resolve_baseline_config({"env": {"id": "Swimmer-v5"}})["env"]["vectorization_mode"] is None
     resolved = resolve_baseline_config({"env": {"id": "Swimmer-v5", "vectorization_mode": "sync"}})
     assert resolved["env"]["vectorization_mode"] == "sync"
-    assert "vectorization_mode" not in resolve_baseline_config({"env": {"id": "MetaRL/CartPole-v1"}})["env"]  # as before
+    with pytest.raises(ValueError, match="config key 'env.vectorization_mode'.*no torch vector entry point"):
+        resolve_baseline_config({"env": {"id": "Swimmer-v5", "vectorization_mode": "vector_entry_point"}})
     with pytest.raises(ValueError, match="config key 'env.id'"):
         resolve_baseline_config({"env": {"id": "Swimmer-v9", "vectorization_mode": "sync"}})
 

@@ -163,7 +163,9 @@ def tiny_config(**overrides):
 
 
 def test_run_baseline_writes_the_run_dir(tmp_path):
-    summary = run_baseline(tiny_config(mask_velocity=True, reservoir={"units": 12, "spectral_radius": 0.9, "leak_rate": 0.5}), tmp_path)
+    env = {"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 30}, "mask_velocity": True,
+           "reservoir": {"units": 12, "spectral_radius": 0.9, "leak_rate": 0.5}}
+    summary = run_baseline(tiny_config(env=env), tmp_path)
     assert {p.name for p in tmp_path.iterdir()} >= {"config.yaml", "metrics.csv", "model.zip"}
     with (tmp_path / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -174,12 +176,12 @@ def test_run_baseline_writes_the_run_dir(tmp_path):
     model = PPO.load(tmp_path / "model.zip", device="cpu")
     assert model.observation_space.shape == (12,)
     resolved = resolve_baseline_config(tiny_config())
-    assert resolved["mask_velocity"] is False and resolved["reservoir"] is None
+    assert resolved["env"]["mask_velocity"] is False and resolved["env"]["reservoir"] is None
 
 
 def test_run_baseline_multi_reservoir_and_sac(tmp_path):
     reservoir = {"reservoirs": [{"units": 5}, {"units": 7, "leak_rate": 0.3}], "skip_connection": True}
-    summary = run_baseline(tiny_config(reservoir=reservoir, total_timesteps=64), tmp_path / "multi")
+    summary = run_baseline(tiny_config(env={"id": "MetaRL/CartPole-v1", "reservoir": reservoir}, total_timesteps=64), tmp_path / "multi")
     assert summary["env_steps"] == 64
     sac = tiny_config(
         algorithm="sac",
@@ -196,21 +198,24 @@ def test_run_baseline_multi_reservoir_and_sac(tmp_path):
     "overrides, key",
     [
         (dict(algorithm="dqn"), "algorithm"),
-        (dict(env={"id": "CartPole-v1"}), "env.id"),
+        (dict(env={"id": "CartPol-v1"}), "env.id"),
+        (dict(env={"id": "CartPole-v1", "vectorization_mode": "vector_entry_point"}), "env.vectorization_mode"),
         (dict(env={"id": "MetaRL/CartPole-v1", "colour": 1}), "env.colour"),
         (dict(num_envs=0), "num_envs"),
         (dict(total_timesteps=-5), "total_timesteps"),
-        (dict(mask_velocity="yes"), "mask_velocity"),
+        (dict(env={"id": "MetaRL/CartPole-v1", "mask_velocity": "yes"}), "env.mask_velocity"),
+        (dict(mask_velocity=True), "mask_velocity': moved into the env section.*write env.mask_velocity"),
         (dict(algorithm_kwargs={"n_step": 3}), "algorithm_kwargs.n_step"),
         (dict(algorithm_kwargs={"learning_rate": "cos_0.1"}), "algorithm_kwargs.learning_rate"),
-        (dict(reservoir={"unit": 10}), "reservoir.unit"),
-        (dict(reservoir={"reservoirs": [{"sr": 1.0}]}), "reservoir.reservoirs.0.sr"),
+        (dict(env={"id": "MetaRL/CartPole-v1", "reservoir": {"unit": 10}}), "env.reservoir.unit"),
+        (dict(env={"id": "MetaRL/CartPole-v1", "reservoir": {"reservoirs": [{"sr": 1.0}]}}), "env.reservoir.reservoirs.0.sr"),
+        (dict(env={"id": "MetaRL/CartPole-v1", "morphologies": ["standard"]}), "env.morphologies"),
         (dict(policy="MlpPolicy"), "policy"),
         (dict(device="tpu-ish"), "device"),
     ],
 )
 def test_config_errors_name_the_key(overrides, key):
-    with pytest.raises(ValueError, match=f"config key '{key}'"):
+    with pytest.raises(ValueError, match=f"^config key '{key}"):
         resolve_baseline_config(tiny_config(**overrides))
 
 

@@ -51,3 +51,19 @@ def test_other_shapes_are_refused(config, genomes, shape):
     params = genomes[0].expand(*[s or genomes.shape[1] for s in shape])
     with pytest.raises(UserError, match=r"one genome \[D\] / \[1, D\] or one per lifetime \[5, D\]"):
         score(config, params, 5, seed=0)
+
+
+def test_a_reservoir_without_a_seed_is_the_same_in_every_env_batch_of_a_run():
+    """Regression: ``env.reservoir`` without ``seed`` drew new random matrices in every env batch (each Ray worker,
+    each slice, the later ``evaluate``), so one genome scored differently in each. It now takes the run seed."""
+    reservoir_config = resolve_evolve_config({**CONFIG, "policy": {"name": "mlp"}, "seed": 3,
+                                              "env": {**CONFIG["env"], "reservoir": {"units": 12, "leak_rate": 0.5}}})
+    envs = [evaluate.build_env(reservoir_config, 2) for _ in range(2)]
+    first = [env.reset(seed=0)[0] for env in envs]
+    assert first[0].shape == (2, 12) and torch.equal(first[0], first[1])
+    evaluator = Evaluator(reservoir_config)
+    genome = torch.randn(1, evaluator.policy.num_params, generator=torch.Generator().manual_seed(1))
+    evaluator.close()
+    assert torch.equal(score(reservoir_config, genome, 3, seed=5), score(reservoir_config, genome, 3, seed=5))
+    other_run = evaluate.build_env({**reservoir_config, "seed": 4}, 2).reset(seed=0)[0]
+    assert not torch.equal(other_run, first[0])  # the run seed does decide the matrices

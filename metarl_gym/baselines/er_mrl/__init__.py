@@ -17,13 +17,13 @@ The two nested loops:
 
 Then the test protocol: the best reservoirs + PPO against plain PPO on the test env over ``test.seeds`` seeds.
 
-Modules: :mod:`.config` (schema), :mod:`.search_space` (coordinates <-> hyper-parameters), :mod:`.workers`
+The config: :mod:`metarl_gym.config.er_mrl`. Modules: :mod:`.search_space` (coordinates <-> hyper-parameters), :mod:`.workers`
 (``run_trial(spec) -> dict`` and map functions), :mod:`.fitness` (the CMA-ES strategy and the backend that
 scores a population by PPO trials, run by the runner's generation loop), :mod:`.protocol` (the test),
 :mod:`.plots`, :mod:`.experiment` (``run_er_mrl`` / ``resume_er_mrl``; ``metarl-gym er-mrl`` on the command line).
 """
 
-from .config import SCHEMA, TARGET_SCORES, resolve_er_mrl_config
+from ...config.er_mrl import TARGET_SCORES, resolve_er_mrl_config
 from .experiment import resume_er_mrl, run_er_mrl
 from .fitness import ReservoirFitness, build_strategy, evaluate_candidates
 from .protocol import run_test_protocol
@@ -31,7 +31,7 @@ from .search_space import SEARCH_BOUNDS, decode, encode, parameter_names, reserv
 from .workers import LocalMap, ppo_config, random_policy_score, run_trial
 
 __all__ = [
-    "LocalMap", "ReservoirFitness", "SCHEMA", "SEARCH_BOUNDS", "TARGET_SCORES", "build_strategy", "decode", "encode",
+    "LocalMap", "ReservoirFitness", "SEARCH_BOUNDS", "TARGET_SCORES", "build_strategy", "decode", "encode",
     "evaluate_candidates", "parameter_names", "ppo_config", "random_policy_score", "reservoir_config",
     "resolve_er_mrl_config", "resume_er_mrl", "run_er_mrl", "run_test_protocol", "run_trial",
 ]

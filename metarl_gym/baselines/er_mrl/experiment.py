@@ -32,7 +32,8 @@ from typing import Any
 from ...errors import UserError
 from ...evolution.runner import EvolutionRun
 from ...run_dir import RunDir
-from .config import RESUME_MAY_CHANGE, config_differences, resolve_er_mrl_config
+from ...config import config_differences, resolve_er_mrl_config
+from ...config.er_mrl import RESUME_MAY_CHANGE
 from .fitness import ReservoirFitness, build_strategy
 from .protocol import run_test_protocol
 from .workers import LocalMap, MapFn
@@ -51,7 +52,7 @@ def _open_run_dir(config: dict[str, Any], given: dict[str, Any], path: Path, ove
     saved = run_dir.read_config()
     if given.get("seed", 0) is None:  # seed: null draws a seed; resuming keeps the drawn one
         config = {**config, "seed": saved.get("seed")}
-    diffs = config_differences(saved, config)
+    diffs = [key for key, _, _ in config_differences(saved, config, RESUME_MAY_CHANGE)]
     if diffs:
         raise UserError(
             f"{path}: config key(s) {diffs} differ from the study stored there; resume with the config it started with "
@@ -163,7 +164,7 @@ def resume_er_mrl(run_dir: str | Path, changes: dict[str, Any] | None = None, **
                         f"`metarl-gym er-mrl CONFIG --run-dir {rd.root} --overwrite`")
     config = rd.read_config()
     if rd.recorded_config is not None:
-        edited = config_differences(rd.recorded_config, config)
+        edited = [key for key, _, _ in config_differences(rd.recorded_config, config, RESUME_MAY_CHANGE)]
         if edited:
             raise UserError(f"{rd.path('config.yaml')}: config key(s) {edited} were edited after the run started; undo the "
                             "edit (a run resumes with the config it started with), or start a new run")

@@ -136,7 +136,7 @@ class ReservoirFitness:
     """The backend of an ER-MRL evolution run: scores genotypes by PPO trials and records every candidate.
 
     Args:
-        config: a config resolved by :func:`~.config.resolve_er_mrl_config`.
+        config: a config resolved by :func:`~metarl_gym.config.resolve_er_mrl_config`.
         map_fn: how trials run (see :func:`evaluate_candidates`); it belongs to the caller, who closes it
             (the test protocol uses it after the study).
 

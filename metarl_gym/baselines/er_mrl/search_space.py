@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-SEARCH_BOUNDS = {"spectral_radius": (1e-4, 1e2), "leak_rate": (1e-2, 1.0), "input_scaling": (1e-1, 10.0)}
-"""ER-MRL's log-uniform search ranges (scripts/evolve_res.py)."""
+from ...config.er_mrl import SEARCH_BOUNDS
 
 
 def parameter_names(config: dict[str, Any]) -> list[str]:

@@ -31,14 +31,14 @@ MapFn = Callable[[Callable[[dict], dict], Sequence[dict]], list]
 """``map_fn(fn, specs) -> [fn(spec) for spec in specs]``, possibly in parallel, results in spec order."""
 
 
-def _vectorization_mode(env_id: str) -> dict[str, str]:
-    """``{}`` for a torch-batched id (its own vector entry point); ``{"vectorization_mode": "sync"}`` for any other
-    Gymnasium id (MuJoCo...): Gymnasium's sync vector env behind ``NumpyToTorch``."""
+def _is_torch_id(env_id: str) -> bool:
+    """True for a torch-batched id (its own vector entry point); any other Gymnasium id (MuJoCo...) runs in
+    Gymnasium's sync vector env behind ``NumpyToTorch``."""
     import gymnasium as gym
 
     from ...envs.make import torch_entry_point
 
-    return {} if torch_entry_point(gym.spec(env_id)) is not None else {"vectorization_mode": "sync"}
+    return torch_entry_point(gym.spec(env_id)) is not None
 
 
 def ppo_config(config: dict[str, Any], env: dict[str, Any], seed: int, total_timesteps: int, reservoir: dict | None) -> dict[str, Any]:
@@ -47,9 +47,8 @@ def ppo_config(config: dict[str, Any], env: dict[str, Any], seed: int, total_tim
     (MuJoCo...) runs in Gymnasium's sync vector env behind ``NumpyToTorch``; a MetaRL id in its torch batch."""
     return {
         "algorithm": "ppo",
-        "env": {"id": env["id"], "kwargs": copy.deepcopy(env["kwargs"]), **_vectorization_mode(env["id"])},
-        "mask_velocity": env["mask_velocity"],
-        "reservoir": copy.deepcopy(reservoir),
+        "env": {"id": env["id"], "kwargs": copy.deepcopy(env["kwargs"]), "mask_velocity": env["mask_velocity"],
+                "reservoir": copy.deepcopy(reservoir)},
         "num_envs": config["ppo"]["num_envs"],
         "total_timesteps": total_timesteps,
         "seed": seed,
@@ -102,7 +101,7 @@ def random_policy_score(env: dict[str, Any], episodes: int, seed: int, device=No
     from ...envs.make import make
 
     # a torch batch stops finished rows (autoreset disabled); Gymnasium's sync env restarts them, masked out below
-    no_autoreset = {} if _vectorization_mode(env["id"]) else {"autoreset_mode": "disabled"}
+    no_autoreset = {"autoreset_mode": "disabled"} if _is_torch_id(env["id"]) else {}
     vec = make(env["id"], episodes, device=device, mask_velocity=env["mask_velocity"], **{**env["kwargs"], **no_autoreset})
     vec.reset(seed=seed)
     vec.action_space.seed(seed)
