@@ -1,7 +1,6 @@
 """RunDir and the run-directory bullets of issue 12: no data loss, locks, exact resume, safe loading, signals."""
 
 import csv
-import os
 import pickle
 import signal
 import subprocess
@@ -13,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+import write_faults
 from metarl_gym.cli import main
 from metarl_gym.errors import UserError
 from metarl_gym.evolution.runner import evolve, resume
@@ -272,14 +272,9 @@ def test_signal_stops_after_a_checkpoint_and_says_how_to_resume(tmp_path, signum
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
     run = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "metarl_gym.cli", "evolve", str(path), "--run-dir", str(run), "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not ((run / "metrics.csv").exists() and len(rows(run)) >= 3):
-        time.sleep(0.05)
-    process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 128 + signum
+    # the signal arrives right after the run's 6th write (config, run.json, then per generation a checkpoint and a row)
+    returncode, err = write_faults.run_child(["evolve", path, "--run-dir", run, "--no-progress"], kill_at=6, kill_signal=signum.name)
+    assert returncode == 128 + signum
     lines = err.strip().splitlines()
     assert len(lines) == 1 and f"evolve --resume {run}" in lines[0] and "checkpoint saved" in lines[0]
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
@@ -314,13 +309,7 @@ def test_sigterm_stops_a_baseline_with_the_resume_line(tmp_path):
     config = tmp_path / "b.yaml"
     config.write_text(yaml.safe_dump({**BASELINE, "total_timesteps": 200_000, "log_interval_steps": 64}))
     run = tmp_path / "b"
-    process = subprocess.Popen([sys.executable, "-m", "metarl_gym.cli", "baseline", str(config), "--run-dir", str(run), "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not ((run / "metrics.csv").exists() and len(rows(run)) >= 2):
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 128 + signal.SIGTERM
+    returncode, err = write_faults.run_child(["baseline", config, "--run-dir", run, "--no-progress"], kill_at=5, kill_signal="SIGTERM")
+    assert returncode == 128 + signal.SIGTERM
     lines = err.strip().splitlines()
     assert len(lines) == 1 and f"baseline --resume {run}" in lines[0]

@@ -1,22 +1,16 @@
 """Fault injection for the ER-MRL study: SIGKILL at seeded random points — before, in the middle of and after
-run-directory writes — and SIGTERM at a random moment, each followed by a resume; the result must be the
-uninterrupted run's.
-
-Each run is a child process (``python -c CHILD``) so that SIGKILL is real: no ``finally`` runs, no buffer is
-flushed. The child counts its run-directory writes (RunDir.write_bytes / append_metrics, every file goes through
-one of them) and, when ``KILL_AT`` says so, kills itself at write number K: before it, half-way through it (half
-the bytes in the temporary file, or half a metrics row appended), or right after it.
+run-directory writes (tests/write_faults.py) — and SIGTERM at a random moment, each followed by a resume; the
+result must be the uninterrupted run's.
 """
 
 import csv
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 
 import yaml
+
+import write_faults
 
 CONFIG = {
     "envs": [{"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 20}, "mask_velocity": True}],
@@ -31,89 +25,16 @@ CONFIG = {
     "test": {"seeds": 1, "total_timesteps": 96},
 }
 
-INJECT = r"""
-import contextlib, os, signal
-from metarl_gym import run_dir as rdm
-
-kill_at = int(os.environ.get("KILL_AT", "0"))
-mode = os.environ.get("KILL_MODE", "after")
-count = [0]
-
-def die():
-    os.kill(os.getpid(), signal.SIGKILL)
-
-original_atomic_file = rdm.atomic_file
-@contextlib.contextmanager
-def atomic_file(path, *args, **kwargs):
-    # every whole-file write of a RunDir (write_bytes, atomic_path, truncate_metrics) goes through here
-    count[0] += 1
-    hit = count[0] == kill_at
-    if hit and mode == "before":
-        die()
-    with original_atomic_file(path, *args, **kwargs) as tmp:
-        yield tmp
-        if hit and mode == "mid":
-            die()  # the temporary file written, not yet renamed over the target
-    if hit:
-        die()
-rdm.atomic_file = atomic_file
-
-original_append = rdm.RunDir.append_metrics
-def append_metrics(self, row, columns=None):
-    count[0] += 1
-    hit = count[0] == kill_at
-    if hit and mode == "before":
-        die()
-    if hit and mode == "mid":
-        with open(self.path("metrics.csv"), "a") as f:
-            f.write(",".join(str(v) for v in row.values())[:7])  # half a row
-        die()
-    original_append(self, row, columns)
-    if hit:
-        die()
-rdm.RunDir.append_metrics = append_metrics
-"""
-
-CHILD = INJECT + r"""
-import sys
-import metarl_gym.baselines.er_mrl, metarl_gym.evolution.runner  # the imports done: SIGTERM finds the handlers set
-from metarl_gym.cli import main
-
-print("ready", flush=True)
-sys.exit(main(["er-mrl", *sys.argv[1:], "--no-progress"]))
-"""
-
-
-def run_child(args, kill_at=0, mode="after", signal_after_s=None, sig=signal.SIGKILL):
-    """Run ``metarl-gym er-mrl ARGS`` in a child process; returns its exit status (-SIGKILL when it was killed)
-    and stderr. ``signal_after_s``: send ``sig`` that long after the child is ready."""
-    env = {**os.environ, "KILL_AT": str(kill_at), "KILL_MODE": mode}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if signal_after_s is not None:
-        assert proc.stdout.readline().strip() == "ready"
-        try:
-            proc.wait(signal_after_s)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(sig)
-    _, err = proc.communicate(timeout=300)
-    return proc.returncode, err
+def run_child(args, **kwargs):
+    """``metarl-gym er-mrl ARGS --no-progress`` in a child process (see tests/write_faults.py)."""
+    return write_faults.run_child(["er-mrl", *args, "--no-progress"], **kwargs)
 
 
 def count_writes(run_dir, monkeypatch):
     """Run the study here (the uninterrupted reference) and count its writes, as the child counts them."""
-    from metarl_gym import run_dir as rdm
     from metarl_gym.baselines.er_mrl import run_er_mrl
 
-    monkeypatch.setenv("KILL_AT", "0")
-    scope = {}
-    exec(INJECT, scope)  # the same counting wrappers, never killing (KILL_AT=0)
-    try:
-        run_er_mrl(CONFIG, run_dir, progress=False)
-    finally:
-        rdm.atomic_file = scope["original_atomic_file"]
-        rdm.RunDir.append_metrics = scope["original_append"]
-    return scope["count"][0]
+    return write_faults.count_writes(lambda: run_er_mrl(CONFIG, run_dir, progress=False), monkeypatch)
 
 
 def outcome(run_dir):
