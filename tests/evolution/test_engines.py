@@ -132,8 +132,18 @@ def test_compile_auto_compiles_from_the_threshold_on(monkeypatch, capfd):
     assert torch.equal(rollout(env, policy, params, seed=4), expected)  # 24 rows: eager, bit for bit
     assert "compiling" not in capfd.readouterr().err
     monkeypatch.setattr(rollout_module, "AUTO_COMPILE_MIN_ROWS", 24)
-    got = rollout(env, policy, params, seed=4, block_size=8)
-    assert "compiling the blocked rollout kernel" in capfd.readouterr().err
+    import re
+    import sys
+
+    from tqdm.auto import tqdm
+
+    with tqdm(total=3, desc="evolve", file=sys.stderr) as bar:  # a run's progress bar, drawn when the notice comes
+        bar.update(1)
+        got = rollout(env, policy, params, seed=4, block_size=8)
+    err = capfd.readouterr().err
+    # the notice is a line of its own above the bar (issue 19: it was printed into the bar's line)
+    starts = [m.start() for m in re.finditer("metarl-gym: compiling the blocked rollout kernel", err)]
+    assert starts and all(i == 0 or err[i - 1] in "\r\n" for i in starts), err
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "auto" never asks the loop engine to compile (compile=True would warn)

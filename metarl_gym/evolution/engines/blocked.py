@@ -206,9 +206,11 @@ def _kernel(env: TorchVectorEnv, policy: Policy, early_stop, compile: bool):
         shape = (key, tuple(params.shape), k)
         if shape not in _NOTIFIED:
             _NOTIFIED.add(shape)
-            print(f"metarl-gym: compiling the blocked rollout kernel for {type(env).__name__} + {type(policy).__name__}, "
-                  f"block of {params.shape[0]} rows x {k} steps (once per shape; tens of seconds on CPU)",
-                  file=sys.stderr, flush=True)
+            from tqdm.auto import tqdm
+
+            # tqdm.write: the notice goes above a running progress bar instead of through it
+            tqdm.write(f"metarl-gym: compiling the blocked rollout kernel for {type(env).__name__} + {type(policy).__name__}, "
+                       f"block of {params.shape[0]} rows x {k} steps (once per shape; tens of seconds on CPU)", file=sys.stderr)
         try:
             return compiled(params, tasks, carry, k, space)
         except Exception as err:  # noqa: BLE001 - compilation is an optimisation: fall back to eager
