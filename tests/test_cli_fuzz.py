@@ -51,6 +51,10 @@ EVOLVE_CASES = {
     "env_num_envs_true": (["env.kwargs.num_envs=True"], "env.kwargs.num_envs"),
     "env_dtype_int": (["env.kwargs.dtype=int32"], "dtype"),
     "override_alias": (["env.kwargs={a: &x 1, b: *x}"], "anchor &x refused"),
+    "reservoir_units_0": (["env.reservoir={units: 0}"], "config section 'env': units must be a positive integer"),
+    "reservoir_leak_rate_2": (["env.reservoir={units: 8, leak_rate: 2}"], "config section 'env': leak_rate must be in (0.0, 1.0]"),
+    "reservoir_unknown_key": (["env.reservoir={units: 8, leak: 0.5}"], "config key 'env.reservoir.leak': is not an argument of ReservoirEncoder"),
+    "generations_beyond_int64": (["generations=10000000000000000000000"], "config key 'generations': must be <= 9223372036854775807"),
 }
 
 

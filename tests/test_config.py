@@ -44,6 +44,15 @@ def test_bad_values_name_the_key_path(config, key, words):
     assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
 
 
+def test_yaml_lists_stand_for_tuples_inside_kwargs():
+    """A YAML list stands for a tuple at any depth of a kwarg (task_ranges: {gravity: [8, 12]} is a
+    dict[str, tuple[float, float]]); a list of the wrong length is still refused."""
+    config = resolve_evolve_config({"env": {"kwargs": {"task_ranges": {"gravity": [8.0, 12]}}}})
+    assert config["env"]["kwargs"]["task_ranges"] == {"gravity": [8.0, 12]}
+    with pytest.raises(ConfigError, match="config key 'env.kwargs.task_ranges'"):
+        resolve_evolve_config({"env": {"kwargs": {"task_ranges": {"gravity": [8.0, 12, 3]}}}})
+
+
 def test_resolve_is_idempotent_and_has_the_new_sections():
     config = resolve_evolve_config({"rollout": {"engine": "loop"}, "distributed": {"num_workers": 3}})
     assert resolve_evolve_config(config) == config

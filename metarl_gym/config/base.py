@@ -163,14 +163,18 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-Integer = Annotated[int, BeforeValidator(_whole_number)]
-"""An integer (not a bool); a float with no fractional part (``1.0e5``) is accepted as one."""
+Integer = Annotated[int, BeforeValidator(_whole_number), Field(ge=-(2**63), le=2**63 - 1)]
+"""An integer (not a bool) that fits int64 (what torch and numpy take); a float with no fractional part (``1.0e5``)
+is accepted as one."""
 
 Count = Annotated[Integer, Field(ge=1)]
 """An integer >= 1."""
 
 Seed = Annotated[Integer, Field(ge=0, le=SEED_MAX)] | None
 """A run seed in ``[0, 2**63 - 1]``, or null: drawn by :func:`draw_seed` and recorded in the run's config."""
+
+Threads = Annotated[Integer, Field(ge=1, le=1024)] | None
+"""torch CPU threads (``torch.set_num_threads``), or null: torch's default."""
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 """A finite number > 0."""
@@ -287,9 +291,11 @@ def _adapter(hint: Any) -> TypeAdapter | None:
 
 
 def _yaml_to_python(value: Any) -> Any:
-    """What a YAML value may stand for: a list for a tuple, ``1.0e3`` for an int."""
+    """What a YAML value may stand for: a list for a tuple, ``1.0e3`` for an int (inside mappings too)."""
     if isinstance(value, list):
         return tuple(_yaml_to_python(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _yaml_to_python(v) for k, v in value.items()}
     return _whole_number(value)
 
 

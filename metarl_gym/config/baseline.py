@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,6 +32,7 @@ from .base import (
     Invalid,
     SB3Device,
     Seed,
+    Threads,
     check_kwargs,
     describe,
     draw_seed,
@@ -203,7 +204,7 @@ class BaselineConfig(ConfigModel):
     device: SB3Device = "auto"
     algorithm_kwargs: dict[str, Any] = {}
     log_interval_steps: Count | None = None
-    threads: Count | None = None
+    threads: Threads = None
 
     @field_validator("algorithm", mode="before")
     @classmethod

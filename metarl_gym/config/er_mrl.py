@@ -35,6 +35,7 @@ from .base import (
     PositiveFloat,
     SB3Device,
     Seed,
+    Threads,
     draw_seed,
     validate,
 )
@@ -188,7 +189,7 @@ class ErMrlConfig(ConfigModel):
     seed: Seed = 0
     device: SB3Device = "auto"
     workers: Count = 1
-    threads: Count | None = None
+    threads: Threads = None
     reservoir: ReservoirSection = Field(default_factory=dict)
     search: SearchSection = Field(default_factory=dict)
     fitness: FitnessSection = Field(default_factory=dict)

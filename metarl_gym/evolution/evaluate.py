@@ -76,7 +76,7 @@ def build_env(config: dict[str, Any], num_envs: int | None, *, render_mode: str 
             env_cfg["id"], num_envs, device=config["device"], vectorization_mode=env_cfg.get("vectorization_mode"),
             mask_velocity=env_cfg.get("mask_velocity", False), reservoir=reservoir, **kwargs,
         )
-    except UserError as err:
+    except (UserError, ValueError) as err:  # (a reservoir's constructor raises ValueError for a bad argument)
         raise UserError(f"config section 'env': {err}") from None
 
 
