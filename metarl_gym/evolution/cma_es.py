@@ -26,15 +26,17 @@ options, the strategy parameters, the logger, the timer) is not stored.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cma
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import UserError
 from .base import Strategy, check_float32_scale, check_positive
+
+if TYPE_CHECKING:
+    import cma
 
 __all__ = ["CMAES"]
 
@@ -51,6 +53,14 @@ generation); the rest (cma's fitness history, best-so-far records) may hold inf 
 
 STATE_FORMAT = 2
 """Version of the CMA-ES state layout (1 was a pickled cma object, refused on load)."""
+
+
+def _cma():
+    """The ``cma`` package, imported on first use: it loads scipy.stats (about a second), which a run with
+    another strategy never needs."""
+    import cma
+
+    return cma
 
 
 class _GeneratorRandn:
@@ -87,7 +97,7 @@ def _encode(value: Any, path: str, memo: dict[int, str]) -> Any:
         if not isinstance(value, (np.number, np.bool_)):
             raise TypeError(f"cma state {path}: unsupported numpy scalar {type(value).__name__}")
         return {"t": "scalar", "v": torch.from_numpy(np.asarray(value).copy())}
-    if callable(value) and not _is_cma_object(value) or isinstance(value, (_GeneratorRandn, cma.CMAOptions)):
+    if callable(value) and not _is_cma_object(value) or isinstance(value, (_GeneratorRandn, _cma().CMAOptions)):
         return _SKIP  # functions, methods, classes: code, rebuilt; the generator is stored on its own
     if id(value) in memo:
         return {"t": "alias", "v": memo[id(value)]}
@@ -259,7 +269,7 @@ def _rekey_archives(obj: Any, seen: set[int] | None = None) -> None:
                 table.clear()
                 table.update(rebuilt)
     for value in attrs.values():
-        if _is_cma_object(value) and not isinstance(value, cma.CMAOptions):
+        if _is_cma_object(value) and not isinstance(value, _cma().CMAOptions):
             _rekey_archives(value, seen)
 
 
@@ -320,7 +330,7 @@ class CMAES(Strategy):
         # float64 candidates of the last ask(): told back to cma as they were sampled (not float32-rounded)
         self._pending: Tensor | None = None
 
-    def _new_es(self) -> cma.CMAEvolutionStrategy:
+    def _new_es(self) -> "cma.CMAEvolutionStrategy":
         """A new cma instance from the constructor's arguments, with its own generator (``self._randn_source``)."""
         self._randn_source = _GeneratorRandn(self.seed)
         options = {
@@ -335,7 +345,7 @@ class CMAES(Strategy):
             "CMA_diagonal": True if self.diagonal else 0,
         }
         try:
-            return cma.CMAEvolutionStrategy(self._x0, self.sigma0, options)
+            return _cma().CMAEvolutionStrategy(self._x0, self.sigma0, options)
         except ValueError as err:  # unknown or invalid cma option
             raise ValueError(f"invalid cma_options {self.cma_options}: {err}") from err
 
@@ -380,10 +390,10 @@ class CMAES(Strategy):
         try:
             tree = _encode_attrs(self.es, "", {}, _REBUILT)
         except TypeError as err:  # a cma version whose state holds a type this encoder does not know
-            raise UserError(f"cannot store the CMA-ES state of cma {cma.__version__}: {err}") from None
+            raise UserError(f"cannot store the CMA-ES state of cma {_cma().__version__}: {err}") from None
         return {
             "format": STATE_FORMAT,
-            "cma_version": cma.__version__,
+            "cma_version": _cma().__version__,
             "cma": tree,
             "randn": self._randn_source.rng.bit_generator.state,
             "pending": None if self._pending is None else self._pending.clone(),
@@ -400,11 +410,11 @@ class CMAES(Strategy):
             _restore_attrs(es, state["cma"], "", {})
             _rekey_archives(es)
             if not hasattr(es, "timer"):  # cma's wall-clock timer, made by the first ask (not state)
-                es.timer = cma.utilities.utils.ElapsedWCTime()
+                es.timer = _cma().utilities.utils.ElapsedWCTime()
             self._randn_source.rng.bit_generator.state = state["randn"]
         except (TypeError, ValueError, KeyError, AttributeError) as err:
             raise UserError(
-                f"the CMA-ES state does not fit cma {cma.__version__} (it was written with cma "
+                f"the CMA-ES state does not fit cma {_cma().__version__} (it was written with cma "
                 f"{state.get('cma_version')!r}) or this strategy's arguments: {err}"
             ) from None
         self.es = es
