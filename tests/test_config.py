@@ -161,3 +161,14 @@ def test_fitness_plot_written_when_a_run_ends(tmp_path):
     evolve({"strategy": {"name": "ga", "pop_size": 8, "kwargs": {"num_survivors": 2}}, "generations": 2}, tmp_path / "run", progress=False)
     with Image.open(tmp_path / "run" / "fitness.png") as image:
         assert image.size[0] > 100
+
+
+def test_resume_diff_reads_a_missing_key_as_null_and_names_real_edits():
+    from metarl_gym.config import config_differences
+
+    saved = {"envs": [{"id": "a", "kwargs": {}}], "search": {"generations": 2, "sigma0": 0.25}, "workers": 1}
+    newer = {"envs": [{"id": "a", "kwargs": {}, "reservoir": None}], "search": {"generations": 5, "sigma0": 0.25}, "workers": 4}
+    assert config_differences(saved, newer, ("search.generations", "workers")) == []  # a later schema's null key
+    edited = {**newer, "envs": [{"id": "a", "kwargs": {"g": 1.0}, "reservoir": {"units": 8}}]}
+    assert [key for key, _, _ in config_differences(saved, edited, ("search.generations", "workers"))] == ["envs.0.kwargs.g", "envs.0.reservoir"]
+    assert config_differences({"x": 1}, {"x": 1.0}) == [] and config_differences({"x": True}, {"x": 1}) == [("x", True, 1)]

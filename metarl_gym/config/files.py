@@ -57,7 +57,8 @@ def resume_may_change(config: dict[str, Any]) -> tuple[str, ...]:
 
 def config_differences(saved: Any, given: Any, may_change: tuple[str, ...] = (), prefix: str = "") -> list[tuple[str, Any, Any]]:
     """``[(key path, saved value, given value)]`` where two resolved configs differ, in key order, skipping the key
-    paths in ``may_change`` (and everything under them). Numbers compare by value (``1 == 1.0``)."""
+    paths in ``may_change`` (and everything under them). Numbers compare by value (``1 == 1.0``), and a key one side
+    lacks equals null (a config written before the key existed)."""
     if prefix in may_change:
         return []
     if isinstance(saved, dict) and isinstance(given, dict):
@@ -65,7 +66,8 @@ def config_differences(saved: Any, given: Any, may_change: tuple[str, ...] = (),
         for key in list(saved) + [k for k in given if k not in saved]:
             sub = f"{prefix}.{key}" if prefix else str(key)
             if key not in saved or key not in given:
-                if sub not in may_change:
+                # a key added to the schema later with a null default (feature off) says what its absence said
+                if sub not in may_change and (saved.get(key) is not None or given.get(key) is not None):
                     out.append((sub, saved.get(key, "<absent>"), given.get(key, "<absent>")))
                 continue
             out += config_differences(saved[key], given[key], may_change, sub)
