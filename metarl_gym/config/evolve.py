@@ -25,7 +25,7 @@ of its ``name``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -50,67 +50,73 @@ DEFAULT_STRATEGY_KWARGS = {"ga": {"selection": "truncation", "num_survivors": 20
 """``strategy.kwargs`` of a strategy section that names no kwargs (tuned for the default CartPole run)."""
 
 
-def _default_kwargs(data: Any, defaults: dict[str, dict], default_name: str) -> Any:
-    if isinstance(data, dict) and "kwargs" not in data:
-        data = {**data, "kwargs": defaults.get(data.get("name", default_name), {})}
-    return data
+class RegisteredSection(ConfigModel):
+    """A ``{name, kwargs}`` section: ``name`` one of a registry's entries, ``kwargs`` checked against that class's
+    signature (less ``BUILDER_ARGS``, which the builder passes itself); a section that leaves ``kwargs`` out gets
+    ``DEFAULT_KWARGS[name]`` (or none)."""
 
+    DEFAULT_KWARGS: ClassVar[dict[str, dict[str, Any]]] = {}
+    BUILDER_ARGS: ClassVar[tuple[str, ...]] = ()
 
-class PolicySection(ConfigModel):
-    """``policy:``: a registered policy (``metarl_gym.agents.POLICIES``) and its constructor arguments."""
+    name: str
+    kwargs: dict[str, Any] = {}
 
-    name: str = "mlp"
-    kwargs: dict[str, Any] = DEFAULT_POLICY_KWARGS["mlp"]
+    @staticmethod
+    def registry() -> dict[str, type]:
+        """Config name -> class (imported when first needed: the registries load torch)."""
+        raise NotImplementedError
 
     @model_validator(mode="before")
     @classmethod
-    def _defaults(cls, data: Any) -> Any:
-        return _default_kwargs(data, DEFAULT_POLICY_KWARGS, "mlp")
+    def _default_kwargs(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kwargs" not in data:
+            name = data.get("name", cls.model_fields["name"].default)
+            data = {**data, "kwargs": cls.DEFAULT_KWARGS.get(name, {})}
+        return data
 
     @field_validator("name")
     @classmethod
     def _registered(cls, value: str) -> str:
-        from ..agents import POLICIES
-
-        if value not in POLICIES:
-            raise Invalid(f"{value!r} is not allowed; allowed values: {sorted(POLICIES)}{suggest(value, sorted(POLICIES))}")
+        names = sorted(cls.registry())
+        if value not in names:
+            raise Invalid(f"{value!r} is not allowed; allowed values: {names}{suggest(value, names)}")
         return value
 
     @model_validator(mode="after")
     def _arguments(self):
-        from ..agents import POLICIES
-
-        self.kwargs = check_kwargs(self.kwargs, POLICIES[self.name], exclude=("observation_space", "action_space"))
+        self.kwargs = check_kwargs(self.kwargs, self.registry()[self.name], exclude=self.BUILDER_ARGS)
         return self
 
 
-class StrategySection(ConfigModel):
+class PolicySection(RegisteredSection):
+    """``policy:``: a registered policy (``metarl_gym.agents.POLICIES``) and its constructor arguments."""
+
+    DEFAULT_KWARGS = DEFAULT_POLICY_KWARGS
+    BUILDER_ARGS = ("observation_space", "action_space")
+
+    name: str = "mlp"
+
+    @staticmethod
+    def registry() -> dict[str, type]:
+        from ..agents import POLICIES
+
+        return POLICIES
+
+
+class StrategySection(RegisteredSection):
     """``strategy:``: a registered strategy (``metarl_gym.evolution.STRATEGIES``), its population and arguments."""
+
+    DEFAULT_KWARGS = DEFAULT_STRATEGY_KWARGS
+    BUILDER_ARGS = ("num_params", "pop_size", "seed", "device")
 
     name: str = "ga"
     pop_size: Annotated[Integer, Field(ge=2)] = 100
-    kwargs: dict[str, Any] = DEFAULT_STRATEGY_KWARGS["ga"]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults(cls, data: Any) -> Any:
-        return _default_kwargs(data, DEFAULT_STRATEGY_KWARGS, "ga")
-
-    @field_validator("name")
-    @classmethod
-    def _registered(cls, value: str) -> str:
+    @staticmethod
+    def registry() -> dict[str, type]:
         from ..evolution import STRATEGIES
 
-        if value not in STRATEGIES:
-            raise Invalid(f"{value!r} is not allowed; allowed values: {sorted(STRATEGIES)}{suggest(value, sorted(STRATEGIES))}")
-        return value
-
-    @model_validator(mode="after")
-    def _arguments(self):
-        from ..evolution import STRATEGIES
-
-        self.kwargs = check_kwargs(self.kwargs, STRATEGIES[self.name], exclude=("num_params", "pop_size", "seed", "device"))
-        return self
+        return STRATEGIES
 
 
 class EarlyStop(ConfigModel):
