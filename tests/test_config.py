@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+import torch
 
 from metarl_gym.cli import main
 from metarl_gym.config import ConfigError, resolve_evolve_config
@@ -172,3 +173,14 @@ def test_resume_diff_reads_a_missing_key_as_null_and_names_real_edits():
     edited = {**newer, "envs": [{"id": "a", "kwargs": {"g": 1.0}, "reservoir": {"units": 8}}]}
     assert [key for key, _, _ in config_differences(saved, edited, ("search.generations", "workers"))] == ["envs.0.kwargs.g", "envs.0.reservoir"]
     assert config_differences({"x": 1}, {"x": 1.0}) == [] and config_differences({"x": True}, {"x": 1}) == [("x", True, 1)]
+
+
+def test_env_dtype_by_name_from_yaml(tmp_path):
+    """``env.kwargs.dtype: float64`` (a YAML config cannot write torch.float64) integrates the physics in float64."""
+    from metarl_gym.evolution.evaluate import build_env
+
+    config = resolve_evolve_config({"env": {"kwargs": {"dtype": "float64"}}})
+    env = build_env(config, 2)
+    assert env.unwrapped.dtype == torch.float64 and env.unwrapped.state.dtype == torch.float64
+    with pytest.raises(ConfigError, match="config key 'env.kwargs.dtype'.*float32"):
+        resolve_evolve_config({"env": {"kwargs": {"dtype": "int32"}}})

@@ -25,7 +25,7 @@ once. ``gym.make(id)`` wraps the very same class with one row in :class:`TorchSi
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -75,7 +75,8 @@ class TorchVectorEnv(VectorEnv):
         single_observation_space: one row's observation space.
         single_action_space: one row's action space.
         device: torch device of every tensor (default CPU).
-        dtype: precision of the physical state (observations are always float32).
+        dtype: precision of the physical state (observations are always float32): ``torch.float32`` /
+            ``torch.float64``, or their names ``"float32"`` / ``"float64"`` (what a YAML config can write).
         max_episode_steps: truncate a row after this many steps (``make_vec`` passes the registered value).
         autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default, as Gymnasium's own vector envs), ``SAME_STEP``
             (the final observation is in ``infos["final_obs"]`` where ``infos["_final_obs"]`` is True), or
@@ -103,7 +104,7 @@ class TorchVectorEnv(VectorEnv):
         single_action_space: gym.Space,
         *,
         device=None,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | Literal["float32", "float64"] = torch.float32,
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         task_ranges: dict[str, tuple[float, float]] | None = None,
@@ -112,6 +113,7 @@ class TorchVectorEnv(VectorEnv):
     ):
         if isinstance(num_envs, (bool, np.bool_)) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise UserError(f"num_envs must be a positive integer, got {num_envs!r}")
+        dtype = {"float32": torch.float32, "float64": torch.float64}.get(dtype, dtype) if isinstance(dtype, str) else dtype
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise UserError(f"dtype must be a floating-point torch dtype (torch.float32 or torch.float64): the state "
                             f"integrates physics in it, got {dtype!r}")
