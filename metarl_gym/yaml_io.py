@@ -8,6 +8,8 @@ needs and that turn a small file against its reader:
 * duplicate keys (``lr: 0.1`` then ``lr: 0.2`` in one mapping): the last wins, silently;
 * deep nesting: 5,000 levels of ``[`` make the recursive composer raise ``RecursionError``.
 
+It also reads ``1e-3`` as a number, as YAML 1.2 does (PyYAML's YAML 1.1 reads it as a string).
+
 :class:`StrictLoader` refuses each with a :class:`yaml.MarkedYAMLError` whose mark is the offending line;
 :func:`load_yaml_file` and :func:`load_yaml_text` turn every error into one
 :class:`~metarl_gym.errors.UserError` line naming the file (or override), line and column.
@@ -15,6 +17,7 @@ needs and that turn a small file against its reader:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,13 @@ class StrictLoader(yaml.SafeLoader):
                                            f"{first.line + 1}); keep one", key_node.start_mark)
                 seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 reads 1e-3, 5e6 and 1.0e5 as numbers; PyYAML follows YAML 1.1, where an exponent needs a dot and a sign,
+# and hands back the string "1e-3", which a float check then refuses with a puzzling "got '1e-3' (str)".
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789.")
+)
 
 
 def _where(err: yaml.MarkedYAMLError, name: str) -> tuple[str, str]:

@@ -43,7 +43,8 @@ EVOLVE_CASES = {
     "device_bogus": (["device=gpu0"], "config key 'device'"),
     "hidden_sizes_1e8": (["strategy.pop_size=100", "policy.kwargs.hidden_sizes=[100000000]"], "lower strategy.pop_size or the policy's size"),
     "pop_size_1e12": (["strategy.pop_size=1000000000000"], "population 1,000,000,000,000 x"),
-    "pop_size_1e12_float_text": (["strategy.pop_size=1e12"], "config key 'strategy.pop_size'"),
+    "pop_size_1e12_float_text": (["strategy.pop_size=1e12"], "population 1,000,000,000,000 x"),  # YAML 1.2: 1e12 is a number
+    "pop_size_fraction": (["strategy.pop_size=2.5e0"], "config key 'strategy.pop_size': must be an integer"),
     "cma_es_full_covariance": (["strategy.name=cma_es", "strategy.kwargs={}", "policy.kwargs.hidden_sizes=[20000]"], "strategy.kwargs.diagonal: true"),
     "hidden_sizes_0": (["policy.kwargs.hidden_sizes=[0]"], "hidden_sizes must be positive"),
     "episodes_true": (["episodes=True"], "config key 'episodes'"),

@@ -88,3 +88,15 @@ def test_cli_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{path}:4:9: anchor &a0 refused" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_exponent_floats_are_numbers_as_in_yaml_1_2():
+    """PyYAML (YAML 1.1) reads 1e-3 and 1.0e5 as strings; a config means numbers (a float check said "got '1e-3' (str)")."""
+    from metarl_gym.yaml_io import load_yaml_text
+
+    loaded = load_yaml_text("a: 1e-3\nb: 5E6\nc: 1.0e5\nd: -2.5e-1\ne: .5e2\nf: '1e3'\ng: 1e\nh: 12", "test")
+    assert loaded == {"a": 0.001, "b": 5e6, "c": 1e5, "d": -0.25, "e": 50.0, "f": "1e3", "g": "1e", "h": 12}
+    from metarl_gym.config import apply_overrides, resolve_evolve_config
+
+    config = resolve_evolve_config(apply_overrides({}, ["strategy.kwargs.mutation_std=1e-2", "generations=1e1"]))
+    assert config["strategy"]["kwargs"]["mutation_std"] == 0.01 and config["generations"] == 10
