@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 

@@ -136,13 +136,6 @@ class EnvSection(ConfigModel):
 
     @model_validator(mode="after")
     def _arguments(self):
-        if self.vectorization_mode == "vector_entry_point":
-            import gymnasium as gym
-
-            from ..envs.make import torch_entry_point
-
-            if torch_entry_point(gym.spec(self.id)) is None:
-                raise Invalid(f"{self.id} has no torch vector entry point; use sync or async (or null: sync)", "vectorization_mode")
         self.kwargs = check_kwargs(self.kwargs, env_constructor(self.id), exclude=ENV_BUILDER_ARGS)
         self.reservoir = check_reservoir(self.reservoir)
         return self

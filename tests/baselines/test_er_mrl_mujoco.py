@@ -218,8 +218,11 @@ def test_baseline_takes_gymnasium_ids_in_a_numpy_vectorization_mode():
     assert resolve_baseline_config({"env": {"id": "Swimmer-v5"}})["env"]["vectorization_mode"] is None
     resolved = resolve_baseline_config({"env": {"id": "Swimmer-v5", "vectorization_mode": "sync"}})
     assert resolved["env"]["vectorization_mode"] == "sync"
-    with pytest.raises(ValueError, match="config key 'env.vectorization_mode'.*no torch vector entry point"):
-        resolve_baseline_config({"env": {"id": "Swimmer-v5", "vectorization_mode": "vector_entry_point"}})
+    from metarl_gym.evolution.evaluate import build_env
+
+    wrong = resolve_baseline_config({"env": {"id": "Swimmer-v5", "vectorization_mode": "vector_entry_point"}})
+    with pytest.raises(ValueError, match="config section 'env'.*no torch vector entry point"):  # envs.make says so
+        build_env(wrong, 1)
     with pytest.raises(ValueError, match="config key 'env.id'"):
         resolve_baseline_config({"env": {"id": "Swimmer-v9", "vectorization_mode": "sync"}})
 

@@ -199,7 +199,6 @@ def test_run_baseline_multi_reservoir_and_sac(tmp_path):
     [
         (dict(algorithm="dqn"), "algorithm"),
         (dict(env={"id": "CartPol-v1"}), "env.id"),
-        (dict(env={"id": "CartPole-v1", "vectorization_mode": "vector_entry_point"}), "env.vectorization_mode"),
         (dict(env={"id": "MetaRL/CartPole-v1", "colour": 1}), "env.colour"),
         (dict(num_envs=0), "num_envs"),
         (dict(total_timesteps=-5), "total_timesteps"),
