@@ -33,6 +33,23 @@ def make_vec(env_id: str, n: int, **kwargs):
     return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
 
 
+def tiny_study(**overrides) -> dict:
+    """A seconds-long ER-MRL study config (one velocity-masked CartPole, one 10-unit reservoir, one CMA-ES
+    generation of 3, 64 PPO steps per fitness, two test seeds); ``overrides`` replace whole top-level keys."""
+    config = {
+        "envs": [{"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 40}, "mask_velocity": True}],
+        "seed": 0,
+        "device": "cpu",
+        "workers": 1,
+        "reservoir": {"nb_res": 1, "units": 10},
+        "search": {"generations": 1, "pop_size": 3, "sigma0": 0.3},
+        "fitness": {"seeds": 1, "total_timesteps": 64, "last_episodes": 10},
+        "ppo": {"num_envs": 2, "algorithm_kwargs": {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}},
+        "test": {"seeds": 2, "total_timesteps": 64},
+    }
+    return {**config, **overrides}
+
+
 def random_actions(env, steps: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
     """A fixed sequence of batched actions ``[steps, N, ...]`` (Discrete, MultiBinary or Box); Box actions span
     ``scale`` times the bounds around their centre (``scale=1``: uniform over the space)."""

@@ -16,6 +16,8 @@ from metarl_gym.config import resolve_evolve_config
 from metarl_gym.evolution.rollout import rollout
 from metarl_gym.memory import PARAM_COPIES, check_evolve_memory, evolve_bytes, format_bytes
 
+import helpers
+
 PPO_CONFIG = str(Path(__file__).resolve().parent.parent / "examples" / "configs" / "ppo_cartpole.yaml")
 TINY = ["--no-progress", "generations=1", "strategy.pop_size=4", "strategy.kwargs.num_survivors=2", "strategy.kwargs.elitism=1"]
 
@@ -143,7 +145,7 @@ def test_baseline_refused(tmp_path, capsys, name):
 
 # ---------------------------------------------------------------------------------------------- Python API
 def _cartpole(n=4, **kwargs):
-    return gym.make_vec("MetaRL/CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+    return helpers.make_vec("MetaRL/CartPole-v1", n, **kwargs)
 
 
 UNBOUNDED = gym.spaces.Box(-float("inf"), float("inf"), (2,))

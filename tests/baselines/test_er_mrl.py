@@ -20,25 +20,11 @@ from metarl_gym.evolution.runner import EvolutionRun
 from metarl_gym.errors import UserError
 from metarl_gym.run_dir import RunDir
 
-
-def tiny_config(**overrides):
-    config = {
-        "envs": [{"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 40}, "mask_velocity": True}],
-        "seed": 0,
-        "device": "cpu",
-        "workers": 1,
-        "reservoir": {"nb_res": 1, "units": 10},
-        "search": {"generations": 1, "pop_size": 3, "sigma0": 0.3},
-        "fitness": {"seeds": 1, "total_timesteps": 64, "last_episodes": 10},
-        "ppo": {"num_envs": 2, "algorithm_kwargs": {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}},
-        "test": {"seeds": 2, "total_timesteps": 64},
-    }
-    config.update(overrides)
-    return config
+from helpers import tiny_study
 
 
 def test_search_space_is_log_scaled_within_the_bounds():
-    config = resolve_er_mrl_config(tiny_config(reservoir={"nb_res": 2, "units": 10}))
+    config = resolve_er_mrl_config(tiny_study(reservoir={"nb_res": 2, "units": 10}))
     assert parameter_names(config) == ["spectral_radius_0", "leak_rate_0", "input_scaling_0", "spectral_radius_1", "leak_rate_1", "input_scaling_1"]
     low, high = decode(np.zeros(6), config), decode(np.ones(6), config)
     for name in parameter_names(config):
@@ -47,13 +33,13 @@ def test_search_space_is_log_scaled_within_the_bounds():
     assert math.isclose(decode(np.full(6, 0.5), config)["spectral_radius_0"], 0.1)  # centre of [1e-4, 1e2] in log scale
     z = np.random.default_rng(0).uniform(size=6)
     np.testing.assert_allclose(encode(decode(z, config), config), z)
-    fixed = resolve_er_mrl_config(tiny_config(search={"evolve_input_scaling": False}))
+    fixed = resolve_er_mrl_config(tiny_study(search={"evolve_input_scaling": False}))
     assert parameter_names(fixed) == ["spectral_radius_0", "leak_rate_0"]
 
 
 
 def test_study_strategy_is_cma_es_without_mirrors_seeded_from_the_run_seed():
-    config = resolve_er_mrl_config(tiny_config(seed=7, search={"pop_size": 4, "sigma0": 0.2, "x0": {"spectral_radius": 1.0}}))
+    config = resolve_er_mrl_config(tiny_study(seed=7, search={"pop_size": 4, "sigma0": 0.2, "x0": {"spectral_radius": 1.0}}))
     strategy = build_strategy(config)
     assert strategy.es.opts["CMA_mirrors"] == 0 and strategy.seed == 8 and strategy.pop_size == 4 and strategy.sigma == 0.2
     start = decode(to_unit_box(strategy.center.double().numpy()), config)
@@ -107,7 +93,7 @@ def test_the_runner_loop_runs_any_backend_and_resumes_its_state(tmp_path):
     assert not (tmp_path / "split" / "best.pt").exists() and (tmp_path / "split" / "fitness.png").exists()
 
 def test_study_runs_tests_and_resumes(tmp_path):
-    summary = run_er_mrl(tiny_config(), tmp_path / "a", progress=False)
+    summary = run_er_mrl(tiny_study(), tmp_path / "a", progress=False)
     run_dir = tmp_path / "a"
     for name in ("run.json", "config.yaml", "checkpoint.pt", "history.json", "metrics.csv", "best.json", "fitness.png", "comparison.png", "test_summary.json"):
         assert (run_dir / name).exists(), name
@@ -132,7 +118,7 @@ def test_study_runs_tests_and_resumes(tmp_path):
     # continue the same study for one more generation: equals a study run for two generations in one go
     more = resume_er_mrl(run_dir, {"search": {"generations": 2}}, progress=False, test=False)
     assert more["generations"] == 2
-    straight = run_er_mrl(tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3}), tmp_path / "b", progress=False, test=False)
+    straight = run_er_mrl(tiny_study(search={"generations": 2, "pop_size": 3, "sigma0": 0.3}), tmp_path / "b", progress=False, test=False)
     resumed = json.loads((run_dir / "history.json").read_text())
     direct = json.loads((tmp_path / "b" / "history.json").read_text())
     assert [h["params"] for h in resumed] == [h["params"] for h in direct]
@@ -141,7 +127,7 @@ def test_study_runs_tests_and_resumes(tmp_path):
     assert len((run_dir / "metrics.csv").read_text().strip().splitlines()) == 3
 
     with pytest.raises(UserError, match=r"config key\(s\) \['fitness.seeds'\] differ"):
-        run_er_mrl(tiny_config(fitness={"seeds": 2, "total_timesteps": 64}), run_dir, progress=False)
+        run_er_mrl(tiny_study(fitness={"seeds": 2, "total_timesteps": 64}), run_dir, progress=False)
     with pytest.raises(UserError, match=r"only search.generations, workers, threads, distributed may change, got fitness.seeds"):
         resume_er_mrl(run_dir, {"fitness": {"seeds": 2}})
     with pytest.raises(UserError, match=r"has 2 generations already; set it to 2 or more"):
@@ -152,7 +138,7 @@ def test_study_runs_tests_and_resumes(tmp_path):
 
 
 def test_generalisation_with_normalised_fitness_and_workers(tmp_path):
-    config = tiny_config(
+    config = tiny_study(
         envs=[
             {"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 20}, "mask_velocity": True},
             {"id": "MetaRL/PendulumSwingup-v1", "kwargs": {"max_episode_steps": 16}, "mask_velocity": True, "target_score": -50.0},
@@ -196,7 +182,7 @@ def test_generalisation_with_normalised_fitness_and_workers(tmp_path):
 )
 def test_config_errors_name_the_key(overrides, key):
     with pytest.raises(ValueError, match=f"config key '{key}'"):
-        resolve_er_mrl_config(tiny_config(**overrides))
+        resolve_er_mrl_config(tiny_study(**overrides))
 
 
 def study_rows(run_dir):
@@ -208,7 +194,7 @@ def study_rows(run_dir):
 def test_kill_after_the_checkpoint_write_keeps_the_last_generation(tmp_path, monkeypatch):
     """The seed wrote study.pkl first, so a kill right after it lost that generation from metrics.csv and
     history.json. Now the checkpoint is written last: everything it accounts for is already on disk."""
-    config = tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3})
+    config = tiny_study(search={"generations": 2, "pop_size": 3, "sigma0": 0.3})
     direct = run_er_mrl(config, tmp_path / "direct", progress=False, test=False)
 
     original = RunDir.save_checkpoint
@@ -235,7 +221,7 @@ def test_kill_after_the_checkpoint_write_keeps_the_last_generation(tmp_path, mon
 
 def test_kill_before_the_checkpoint_write_recomputes_the_generation(tmp_path, monkeypatch):
     """A metrics row (and history) written for a generation whose checkpoint never landed is cut back on resume."""
-    config = tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3})
+    config = tiny_study(search={"generations": 2, "pop_size": 3, "sigma0": 0.3})
     run_er_mrl(config, tmp_path / "direct", progress=False, test=False)
     original = RunDir.save_checkpoint
 
@@ -272,38 +258,38 @@ def test_crafted_pickles_are_refused_and_never_run(tmp_path):
     legacy.mkdir()
     (legacy / "study.pkl").write_bytes(pickle.dumps({"es": _Marker(marker)}))  # an old version's pickled study
     with pytest.raises(UserError, match=r"files metarl-gym did not write \(study.pkl\)"):
-        run_er_mrl(tiny_config(), legacy, progress=False, test=False)
+        run_er_mrl(tiny_study(), legacy, progress=False, test=False)
     assert not marker.exists()
 
     run = tmp_path / "run"
-    run_er_mrl(tiny_config(), run, progress=False, test=False)
+    run_er_mrl(tiny_study(), run, progress=False, test=False)
     good = torch.load(run / "checkpoint.pt", weights_only=True)
     torch.save({"format": 1, "strategy": _Marker(marker)}, run / "checkpoint.pt")
     with pytest.raises(UserError, match="refusing to load .*checkpoint.pt"):
-        run_er_mrl(tiny_config(), run, progress=False, test=False)
+        run_er_mrl(tiny_study(), run, progress=False, test=False)
     assert not marker.exists()
     # a valid checkpoint with a crafted blob where the CMA-ES state once held a pickle: run.json's sha256 names it
     good["strategy"]["strategy_state"]["cma_es"] = pickle.dumps(_Marker(marker))
     torch.save(good, run / "checkpoint.pt")
     with pytest.raises(UserError, match="checkpoint.pt is corrupt: its sha256 differs"):
-        run_er_mrl(tiny_config(), run, progress=False, test=False)
+        run_er_mrl(tiny_study(), run, progress=False, test=False)
     assert not marker.exists()
 
 
 def test_run_directory_of_another_kind_or_in_use_is_refused(tmp_path):
     RunDir(tmp_path / "evolve", "evolve").create({"generations": 1})
     with pytest.raises(UserError, match="holds an? evolve run"):
-        run_er_mrl(tiny_config(), tmp_path / "evolve", progress=False, test=False)
+        run_er_mrl(tiny_study(), tmp_path / "evolve", progress=False, test=False)
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="files metarl-gym did not write"):
-        run_er_mrl(tiny_config(), foreign, progress=False, test=False)
+        run_er_mrl(tiny_study(), foreign, progress=False, test=False)
     assert (foreign / "notes.txt").read_text() == "mine"
     busy = RunDir(tmp_path / "busy", "er_mrl")
-    run_er_mrl(tiny_config(), tmp_path / "busy", progress=False, test=False)
+    run_er_mrl(tiny_study(), tmp_path / "busy", progress=False, test=False)
     with busy.open_existing().lock(), pytest.raises(UserError, match="in use by another process"):
-        run_er_mrl(tiny_config(search={"generations": 2, "pop_size": 3, "sigma0": 0.3}), tmp_path / "busy", progress=False, test=False)
+        run_er_mrl(tiny_study(search={"generations": 2, "pop_size": 3, "sigma0": 0.3}), tmp_path / "busy", progress=False, test=False)
 
 
 def test_trials_go_through_the_given_map_function(tmp_path):
@@ -313,16 +299,16 @@ def test_trials_go_through_the_given_map_function(tmp_path):
         calls.append((fn, [s["kind"] for s in specs]))
         return [fn(yaml.safe_load(yaml.safe_dump(s))) for s in specs]  # plain YAML-able specs, as Ray would ship them
 
-    mapped = run_er_mrl(tiny_config(), tmp_path / "mapped", progress=False, map_fn=recording_map)
+    mapped = run_er_mrl(tiny_study(), tmp_path / "mapped", progress=False, map_fn=recording_map)
     assert calls[0] == (run_trial, ["score"] * 3)  # one call per generation: pop_size x envs x seeds trials
     assert [kinds for _, kinds in calls[1:]] == [["test"]] * 4  # then the test runs, one batch per worker
-    local = run_er_mrl(tiny_config(), tmp_path / "local", progress=False)
+    local = run_er_mrl(tiny_study(), tmp_path / "local", progress=False)
     assert mapped["best"] == local["best"] and mapped["test"] == local["test"]
 
 
 def test_command_line_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(tiny_config()))
+    path.write_text(yaml.safe_dump(tiny_study()))
     assert main(["er-mrl", str(path), "--run-dir", str(tmp_path / "r"), "search.pop_size=2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("metarl-gym er-mrl: error: config key 'search.pop_size': must be >= 3, got 2")
@@ -342,7 +328,7 @@ def test_command_line_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
 
 def test_progress_bar_and_command_line_run(tmp_path, capsys):
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(tiny_config(test={"seeds": 1, "total_timesteps": 64})))
+    path.write_text(yaml.safe_dump(tiny_study(test={"seeds": 1, "total_timesteps": 64})))
     assert main(["er-mrl", str(path), "--run-dir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr()
     assert "er-mrl: 100%" in out.err and "1/1" in out.err and "er-mrl test" in out.err

@@ -11,19 +11,19 @@ import signal
 import yaml
 
 import write_faults
+from helpers import tiny_study
 
-CONFIG = {
-    "envs": [{"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 20}, "mask_velocity": True}],
-    "seed": 3,
-    "device": "cpu",
-    "workers": 1,
-    "threads": 1,
-    "reservoir": {"nb_res": 1, "units": 8},
-    "search": {"generations": 2, "pop_size": 3, "sigma0": 0.3},
-    "fitness": {"seeds": 1, "total_timesteps": 48, "last_episodes": 5},
-    "ppo": {"num_envs": 2, "algorithm_kwargs": {"n_steps": 8, "batch_size": 16, "n_epochs": 1, "policy_kwargs": {"net_arch": [4]}}},
-    "test": {"seeds": 1, "total_timesteps": 96},
-}
+# smaller than helpers.tiny_study: three runs are killed and resumed, and each child imports torch and SB3
+CONFIG = tiny_study(
+    envs=[{"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 20}, "mask_velocity": True}],
+    seed=3,
+    threads=1,
+    reservoir={"nb_res": 1, "units": 8},
+    search={"generations": 2, "pop_size": 3, "sigma0": 0.3},
+    fitness={"seeds": 1, "total_timesteps": 48, "last_episodes": 5},
+    ppo={"num_envs": 2, "algorithm_kwargs": {"n_steps": 8, "batch_size": 16, "n_epochs": 1, "policy_kwargs": {"net_arch": [4]}}},
+    test={"seeds": 1, "total_timesteps": 96},
+)
 
 def run_child(args, **kwargs):
     """``metarl-gym er-mrl ARGS --no-progress`` in a child process (see tests/write_faults.py)."""

@@ -22,6 +22,7 @@ from metarl_gym.baselines.er_mrl import TARGET_SCORES, random_policy_score, reso
 from metarl_gym.baselines.run import resolve_baseline_config  # noqa: E402
 from metarl_gym.baselines.sb3 import SB3VecEnv  # noqa: E402
 from metarl_gym.envs import make  # noqa: E402
+from helpers import tiny_study  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _mujoco_log_in_tmp(tmp_path_factory, monkeypatch):
@@ -33,20 +34,15 @@ PPO_KWARGS = {"n_steps": 32, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {
 
 
 def tiny_config(**overrides):
-    config = {
-        "envs": [{"id": "Swimmer-v5", "kwargs": {"max_episode_steps": 20}}],
-        "seed": 0,
-        "device": "cpu",
-        "workers": 1,
-        "threads": 1,
-        "reservoir": {"nb_res": 1, "units": 10},
-        "search": {"generations": 1, "pop_size": 3, "sigma0": 0.3},
-        "fitness": {"seeds": 1, "total_timesteps": 128, "last_episodes": 5, "random_episodes": 4},
-        "ppo": {"num_envs": 2, "algorithm_kwargs": PPO_KWARGS},
-        "test": {"seeds": 1, "total_timesteps": 128},
-    }
-    config.update(overrides)
-    return config
+    """helpers.tiny_study on Swimmer (one thread, a 4-episode random-policy score)."""
+    config = tiny_study(
+        envs=[{"id": "Swimmer-v5", "kwargs": {"max_episode_steps": 20}}],
+        threads=1,
+        fitness={"seeds": 1, "total_timesteps": 128, "last_episodes": 5, "random_episodes": 4},
+        ppo={"num_envs": 2, "algorithm_kwargs": PPO_KWARGS},
+        test={"seeds": 1, "total_timesteps": 128},
+    )
+    return {**config, **overrides}
 
 
 def recording_map(calls):

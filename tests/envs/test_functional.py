@@ -8,6 +8,8 @@ import metarl_gym  # noqa: F401
 from metarl_gym.envs import TORCH_ENVS
 from metarl_gym.envs.bullet.vector import BulletLocomotionVectorEnv
 
+import helpers
+
 IDS = sorted(TORCH_ENVS)
 RANGES = {
     "MetaRL/Pendulum-v0": {"g": (5.0, 12.0), "l": (0.5, 1.5)},
@@ -19,7 +21,7 @@ RANGES = {
 
 
 def make(env_id, n, **kwargs):
-    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", task_ranges=RANGES[env_id], **kwargs).unwrapped
+    return helpers.make_vec(env_id, n, task_ranges=RANGES[env_id], **kwargs).unwrapped
 
 
 def actions_for(env, n, seed):
