@@ -3,8 +3,10 @@
 The child process (``python -c CHILD argv...``, so that SIGKILL is real: no ``finally`` runs, no buffer is flushed)
 counts its run-directory writes (every file goes through ``run_dir.atomic_file`` or ``RunDir.append_metrics``) and,
 when ``KILL_AT`` says so, kills itself at write number K: before it, half-way through it (the temporary file written
-but not renamed, or half a metrics row appended), or right after it. :func:`count_writes` runs a command here with
-the same counting wrappers, never killing, to know how many writes an uninterrupted run makes.
+but not renamed, or half a metrics row appended), or right after it. With ``KILL_FILE`` set only the writes of
+that file name count (``metrics.csv``: write K is generation K - 1's row). Callables appended to ``on_kill`` (a
+child built as ``INJECT + code + MAIN``) run just before the signal is sent. :func:`count_writes` runs a command
+here with the same counting wrappers, never killing, to know how many writes an uninterrupted run makes.
 """
 
 import os
@@ -18,19 +20,28 @@ from metarl_gym import run_dir as rdm
 
 kill_at = int(os.environ.get("KILL_AT", "0"))
 mode = os.environ.get("KILL_MODE", "after")
+kill_file = os.environ.get("KILL_FILE", "")  # empty: every write counts
 count = [0]
+on_kill = []  # callables run just before the signal (a child's report of its state)
 
 kill_signal = getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL"))
 
+def counted(path):
+    if not kill_file or os.path.basename(str(path)) == kill_file:
+        count[0] += 1
+        return count[0] == kill_at
+    return False
+
 def die():
+    for report in on_kill:
+        report()
     os.kill(os.getpid(), kill_signal)  # SIGKILL ends here; SIGTERM / SIGINT reach the command's handler and it goes on
 
 original_atomic_file = rdm.atomic_file
 @contextlib.contextmanager
 def atomic_file(path, *args, **kwargs):
     # every whole-file write of a RunDir (write_bytes, atomic_path, truncate_metrics) goes through here
-    count[0] += 1
-    hit = count[0] == kill_at
+    hit = counted(path)
     if hit and mode == "before":
         die()
     with original_atomic_file(path, *args, **kwargs) as tmp:
@@ -43,8 +54,7 @@ rdm.atomic_file = atomic_file
 
 original_append = rdm.RunDir.append_metrics
 def append_metrics(self, row, columns=None):
-    count[0] += 1
-    hit = count[0] == kill_at
+    hit = counted("metrics.csv")
     if hit and mode == "before":
         die()
     if hit and mode == "mid":
@@ -57,7 +67,7 @@ def append_metrics(self, row, columns=None):
 rdm.RunDir.append_metrics = append_metrics
 """
 
-CHILD = INJECT + r"""
+MAIN = r"""
 import sys
 import metarl_gym.baselines.er_mrl, metarl_gym.evolution.runner  # the imports done: SIGTERM finds the handlers set
 from metarl_gym.cli import main
@@ -66,14 +76,23 @@ print("ready", flush=True)
 sys.exit(main(sys.argv[1:]))
 """
 
+CHILD = INJECT + MAIN
 
-def run_child(argv, kill_at=0, mode="after", kill_signal="SIGKILL", signal_after_s=None, sig=signal.SIGKILL):
-    """Run ``metarl-gym ARGV`` in a child process that sends itself ``kill_signal`` at write ``kill_at`` (0: never)
-    in ``mode`` (before, mid, after); ``signal_after_s``: send ``sig`` that long after the child is ready. Returns
-    (exit status, stderr); the status is -SIGKILL when it was killed."""
-    env = {**os.environ, "KILL_AT": str(kill_at), "KILL_MODE": mode, "KILL_SIGNAL": kill_signal}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, *map(str, argv)], env=env,
+
+def start_child(argv, kill_at=0, mode="after", kill_signal="SIGKILL", kill_file="", child=CHILD) -> subprocess.Popen:
+    """Start ``metarl-gym ARGV`` in a child process (code ``child``) that sends itself ``kill_signal`` at write
+    ``kill_at`` (0: never; of the file named ``kill_file`` only, if given) in ``mode`` (before, mid, after)."""
+    env = {**os.environ, "KILL_AT": str(kill_at), "KILL_MODE": mode, "KILL_SIGNAL": kill_signal, "KILL_FILE": kill_file}
+    return subprocess.Popen([sys.executable, "-c", child, *map(str, argv)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_child(argv, kill_at=0, mode="after", kill_signal="SIGKILL", signal_after_s=None, sig=signal.SIGKILL, kill_file=""):
+    """Run ``metarl-gym ARGV`` in a child process that sends itself ``kill_signal`` at write ``kill_at`` (0: never;
+    of the file named ``kill_file`` only, if given) in ``mode`` (before, mid, after); ``signal_after_s``: send
+    ``sig`` that long after the child is ready. Returns (exit status, stderr); the status is -SIGKILL when it was
+    killed."""
+    proc = start_child(argv, kill_at, mode, kill_signal, kill_file)
     if signal_after_s is not None:
         assert proc.stdout.readline().strip() == "ready"
         try:

@@ -1,8 +1,6 @@
 """Configs for the distributed tests: tiny budgets, resolved like the runner resolves them."""
 
 import copy
-import os
-import time
 
 import torch
 
@@ -35,21 +33,3 @@ def random_params(config, pop, seed=0):
     num_params = build_policy(config, env).num_params
     env.close()
     return torch.randn(pop, num_params, generator=torch.Generator().manual_seed(seed))
-
-
-def cpu_ticks(pid):
-    """User + system CPU time of process ``pid`` in clock ticks (/proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def wait_until_busy(pid, ticks=5, timeout=30.0):
-    """Block until process ``pid`` has used ``ticks`` more clock ticks of CPU (it is evaluating a slice)."""
-    start = cpu_ticks(pid)
-    deadline = time.monotonic() + timeout
-    while cpu_ticks(pid) - start < ticks:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"worker {pid} did not start computing within {timeout} s")
-        time.sleep(0.01)
-

@@ -1,10 +1,6 @@
 """One answer per individual: local and Ray evaluation, any slicing, any worker count, bit for bit, for torch,
 pybullet and Gymnasium envs (individual j is keyed by (run seed, generation, j), never by its slice)."""
 
-import os
-import signal
-import threading
-
 import pytest
 import torch
 
@@ -12,7 +8,8 @@ from metarl_gym.errors import UserError
 from metarl_gym.distributed import LocalBackend, WorkerFailureError, build_backend
 from metarl_gym.evolution.evaluate import Evaluator
 
-from distributed_helpers import evolve_config, random_params, wait_until_busy
+from distributed_helpers import evolve_config, random_params
+from ray_faults import kill_worker_at, killed_worker
 
 GENERATION = 4
 
@@ -77,49 +74,34 @@ def test_ray_fitness_equals_local_fitness(ray_local, case, workers):
     assert stats["episode_returns"].shape == (7, config["episodes"])
 
 
-def _kill_mid_generation(evaluator, params):
-    """Evaluate in a thread, SIGKILL the first worker once it is computing; return (fitness, stats) or the error."""
-    out = {}
-
-    def work():
-        try:
-            out["result"] = evaluator.evaluate(params, GENERATION)
-        except Exception as error:  # noqa: BLE001  handed to the test
-            out["error"] = error
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    wait_until_busy(evaluator.pids[0])
-    os.kill(evaluator.pids[0], signal.SIGKILL)
-    thread.join(timeout=120)
-    assert not thread.is_alive()
-    return out
+# 4 slices on 2 workers; the worker that receives the slice at 2 SIGKILLs itself (tests/distributed/ray_faults.py)
+KILL_CASE = dict(env_id="MetaRL/Pendulum-v0", env_kwargs={"max_episode_steps": 100}, episodes=1, pop=8)
 
 
-KILL_CASE = dict(env_id="MetaRL/Pendulum-v0", env_kwargs={"max_episode_steps": 1000}, episodes=1, pop=8)
-
-
-def test_killed_worker_slice_is_rerun_with_the_same_fitness(ray_local):
-    config = evolve_config(**KILL_CASE, distributed={"slice_size": 2, "max_failures": 1})  # 4 slices on 2 workers
+def test_killed_worker_slice_is_rerun_with_the_same_fitness(ray_local, monkeypatch, tmp_path):
+    config = evolve_config(**KILL_CASE, distributed={"slice_size": 2, "max_failures": 1})
     params = random_params(config, 8, seed=3)
     expected = whole_population_fitness(config, params, GENERATION)
+    plan = kill_worker_at(monkeypatch, tmp_path, GENERATION, start=2)
     with build_backend(config) as evaluator:
-        killed = evaluator.pids[0]
-        out = _kill_mid_generation(evaluator, params)
-        assert "error" not in out, out.get("error")
-        fitness, stats = out["result"]
+        started = list(evaluator.pids)
+        fitness, stats = evaluator.evaluate(params, GENERATION)
+        killed = killed_worker(plan)
+        assert killed in started
         assert stats["failures"] == 1  # the kill landed mid-generation and its slice was re-run
         assert torch.equal(fitness, expected)
         assert killed not in ray_local.get([a.pid.remote() for a in evaluator.actors])  # replaced by a new worker
 
 
-def test_more_lost_workers_than_max_failures_stop_with_a_clear_error(ray_local):
+def test_more_lost_workers_than_max_failures_stop_with_a_clear_error(ray_local, monkeypatch, tmp_path):
     config = evolve_config(**KILL_CASE, distributed={"slice_size": 2, "max_failures": 0})
     params = random_params(config, 8, seed=3)
+    plan = kill_worker_at(monkeypatch, tmp_path, GENERATION, start=2)
     with build_backend(config) as evaluator:
-        out = _kill_mid_generation(evaluator, params)
-    assert isinstance(out.get("error"), WorkerFailureError)
-    assert "max_failures=0" in str(out["error"]) and "--resume" in str(out["error"])
+        with pytest.raises(WorkerFailureError) as error:
+            evaluator.evaluate(params, GENERATION)
+    killed_worker(plan)
+    assert "max_failures=0" in str(error.value) and "--resume" in str(error.value)
 
 
 def test_a_bad_env_fails_at_build_with_its_own_message(ray_local):

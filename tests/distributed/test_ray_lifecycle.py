@@ -9,7 +9,6 @@ the unreachable addresses are a closed port and a socket of this test that never
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import socket
 import subprocess
@@ -27,6 +26,8 @@ from metarl_gym.errors import UserError
 pytest.importorskip("ray")
 from metarl_gym.distributed import ray_init  # noqa: E402  (imports ray)
 from metarl_gym.distributed.reaper import session_pids  # noqa: E402
+from ray_faults import RAY_CHILD, ray_session_report  # noqa: E402
+from write_faults import start_child  # noqa: E402
 
 CONFIG = {
     "env": {"id": "Pendulum-v1", "kwargs": {"max_episode_steps": 20}},
@@ -104,48 +105,40 @@ def test_connect_timeout_checked(value):
 
 # ---------------------------------------------------------------------------------------------- stopping
 def _rows(run: Path) -> int:
-    try:
-        with open(run / "metrics.csv") as f:
-            return sum(1 for _ in csv.DictReader(f))
-    except FileNotFoundError:
-        return 0
-
-
-def _session_dir(pid: int) -> str:
-    """The Ray session a driver started (Ray names it session_<time>_<driver pid>)."""
-    found = [d for d in Path("/tmp/ray").glob(f"session_*_{pid}") if d.is_dir()]
-    assert len(found) == 1, found
-    return str(found[0])
+    with open(run / "metrics.csv") as f:
+        return sum(1 for _ in csv.DictReader(f))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_stopped_driver_leaves_no_ray_process_and_resumes(ray_local, tmp_path, capsys, signum):
+    """The driver signals itself right after generation 1's metrics row (write_faults, KILL_FILE=metrics.csv),
+    having listed the processes of its Ray session; afterwards none of them, nor any process of the session, is left."""
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(CONFIG))
     run = tmp_path / "run"
-    driver = subprocess.Popen([sys.executable, "-m", "metarl_gym.cli", "evolve", str(path), "--run-dir", str(run), "--no-progress"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = start_child(["evolve", str(path), "--run-dir", str(run), "--no-progress"], kill_at=2, kill_file="metrics.csv",
+                         kill_signal=signum.name, child=RAY_CHILD)
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and driver.poll() is None and _rows(run) < 2:
-            time.sleep(0.02)
-        assert driver.poll() is None and 2 <= _rows(run) < CONFIG["generations"], "the run was not stopped mid-run"
-        session = _session_dir(driver.pid)
-        assert session_pids(session, exclude=(driver.pid,)), "the driver's Ray session has no process to check"
-        os.kill(driver.pid, signum)
-        _, err = driver.communicate(timeout=120)
+        _, err = driver.communicate(timeout=240)
     finally:
         if driver.poll() is None:
             driver.kill()
             driver.wait()
     if signum == signal.SIGTERM:  # like a local run: the runner's message, exit 128 + 15, no Ray crash dump
         assert driver.returncode == 128 + signal.SIGTERM, err
-        assert "SIGTERM: stopped after generation" in err and "(checkpoint saved); resume with" in err, err
+        assert "SIGTERM: stopped after generation 1 (checkpoint saved); resume with" in err, err
         assert "Traceback" not in err
     else:
-        assert driver.returncode == -signal.SIGKILL
+        assert driver.returncode == -signal.SIGKILL, err
+    assert _rows(run) == 2
+
+    session, processes = ray_session_report(err)
+    assert Path(session).name.endswith(f"_{driver.pid}"), session  # the session this driver started
+    commands = list(processes.values())  # the session's processes when the driver was stopped: they must all go
+    assert any("/raylet " in c for c in commands) and any("/gcs_server " in c for c in commands), processes
+    assert sum(c.startswith("ray::SliceWorker") for c in commands) == CONFIG["distributed"]["num_workers"], processes
     deadline = time.monotonic() + 60  # the reaper stops the session's processes (SIGTERM, then SIGKILL after 3 s)
-    while time.monotonic() < deadline and session_pids(session):
+    while time.monotonic() < deadline and session_pids(session):  # every process that names the session, listed ones included
         time.sleep(0.1)
     assert session_pids(session) == [], f"processes of {session} are still running"
 

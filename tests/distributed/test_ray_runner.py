@@ -1,18 +1,15 @@
 """`metarl-gym evolve ... distributed.backend=ray` end to end: the local run's metrics, and exact resume after SIGKILL."""
 
 import csv
-import os
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import torch
 import yaml
 
 from metarl_gym.cli import main
+from ray_faults import kill_worker_at, killed_worker
+from write_faults import run_child
 
 # A Gymnasium id through the generic path: its rows are seeded seed + i, so with an MLP the two Ray slices of
 # each generation give exactly the runner's one whole-population local rollout.
@@ -33,68 +30,36 @@ def metrics_rows(run_dir):
     return rows
 
 
-def _ancestors(pid):
-    while pid > 1:
-        with open(f"/proc/{pid}/stat") as f:
-            pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        yield pid
-
-
-def busy_slice_workers():
-    """Pids of this test session's Ray actors running SliceWorker.evaluate (Ray sets their process title)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if b"SliceWorker.evaluate" in f.read() and os.getpid() in _ancestors(int(entry)):
-                    pids.append(int(entry))
-        except (OSError, ValueError):
-            continue
-    return pids
-
-
 def best(run_dir):
     return torch.load(Path(run_dir) / "best.pt", weights_only=True)
 
 
-def test_evolve_on_ray_equals_local_and_resumes_after_sigkill(ray_local, tmp_path, capsys):
+def test_evolve_on_ray_equals_local_and_resumes_after_sigkill(ray_local, tmp_path, capsys, monkeypatch):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(CONFIG))
     evolve = ["evolve", str(path), "--no-progress"]
     assert main(evolve + ["--run-dir", str(tmp_path / "local")]) == 0
 
-    # On this session's Ray with max_failures=0: kill a worker mid-run; the run stops with a one-line error
-    # (exit 2) and resumes from its checkpoint to the local run's result.
+    # On this session's Ray with max_failures=0: the worker that gets generation 2's first slice dies (SIGKILL);
+    # the run stops with a one-line error (exit 2) and resumes from its checkpoint to the local run's result.
     on_ray = tmp_path / "ray"
-    out = {}
-    thread = threading.Thread(target=lambda: out.update(code=main(evolve + ["--run-dir", str(on_ray), "distributed.max_failures=0"] + RAY)))
-    thread.start()
-    deadline = time.time() + 180
-    while time.time() < deadline and thread.is_alive():
-        busy = busy_slice_workers() if (on_ray / "metrics.csv").exists() and len(metrics_rows(on_ray)) >= 2 else []
-        if busy:
-            os.kill(busy[0], signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    thread.join(timeout=180)
-    assert out["code"] == 2 and "max_failures=0" in capsys.readouterr().err
-    assert 2 <= len(metrics_rows(on_ray)) < CONFIG["generations"]
+    plan = kill_worker_at(monkeypatch, tmp_path, generation=2, start=0)
+    assert main(evolve + ["--run-dir", str(on_ray), "distributed.max_failures=0"] + RAY) == 2
+    err = capsys.readouterr().err
+    assert "max_failures=0" in err and err.count("\n") == 1, err
+    killed_worker(plan)
+    monkeypatch.undo()
+    assert len(metrics_rows(on_ray)) == 2
     assert main(["evolve", "--resume", str(on_ray), "--no-progress"]) == 0
     assert metrics_rows(on_ray) == metrics_rows(tmp_path / "local")
     assert torch.equal(best(on_ray)["params"], best(tmp_path / "local")["params"])
 
-    # A separate process starts its own local Ray; SIGKILL it mid-run, then resume here.
+    # A separate process starts its own local Ray; it SIGKILLs itself right after generation 1's metrics row
+    # (tests/write_faults.py); then resume here.
     killed = tmp_path / "killed"
-    command = [sys.executable, "-m", "metarl_gym.cli"] + evolve + ["--run-dir", str(killed)] + RAY
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 180
-    while time.time() < deadline and process.poll() is None:
-        if (killed / "metrics.csv").exists() and len(metrics_rows(killed)) >= 2:
-            break
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert 2 <= len(metrics_rows(killed)) < CONFIG["generations"], "the run was not killed mid-run"
+    rc, err = run_child(evolve + ["--run-dir", str(killed)] + RAY, kill_at=2, kill_file="metrics.csv")
+    assert rc == -signal.SIGKILL, err
+    assert len(metrics_rows(killed)) == 2
     assert main(["evolve", "--resume", str(killed), "--no-progress"]) == 0
     assert metrics_rows(killed) == metrics_rows(tmp_path / "local")
     assert torch.equal(best(killed)["params"], best(tmp_path / "local")["params"])
