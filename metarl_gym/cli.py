@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = list(args.overrides) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if getattr(args, "config", None) and "=" in args.config and args.command in ("evolve", "er-mrl"):
+    if getattr(args, "config", None) and "=" in args.config and args.command in ("evolve", "er-mrl", "baseline"):
         args.overrides, args.config = [args.config, *args.overrides], None  # `metarl-gym evolve key=value`
     from .errors import UserError
 
@@ -134,6 +134,20 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + signum
         print(f"metarl-gym {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except OSError as error:  # an output the system refuses: a read-only file system, a directory, a full disk
+        print(f"metarl-gym {args.command}: error: {_os_error_line(error)}", file=sys.stderr)
+        return 2
+
+
+def _os_error_line(error: OSError) -> str:
+    """One line for an ``OSError`` that no command turned into a :class:`UserError` (``plot --out`` on a
+    read-only file system was a traceback): the path, the system's reason and its errno name."""
+    import errno
+
+    name = errno.errorcode.get(error.errno, "") if isinstance(error.errno, int) else ""
+    reason = (error.strerror or str(error)) + (f" ({name})" if name else "")
+    where = f"cannot write or read {error.filename}: " if error.filename else ""
+    return _one_line(f"{where}{reason}; pick another path or make it writable")
 
 
 def _one_line(error: BaseException) -> str:
@@ -197,6 +211,7 @@ def cmd_show(args) -> int:
         raise UserError(f"--env-kwargs must be a JSON object such as '{{\"damping\": 0.0}}' ({err})") from None
     if not isinstance(env_kwargs, dict):
         raise UserError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
+    _offscreen_mujoco(args.env_id)
     env = make(args.env_id, render_mode="rgb_array", **env_kwargs)
     env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
@@ -216,6 +231,26 @@ def cmd_show(args) -> int:
     write_gif(frames, args.out, fps=env.metadata.get("render_fps", 20) / args.every)
     print(f"wrote {len(frames)} frames to {args.out}")
     return 0
+
+
+def _offscreen_mujoco(env_id: str) -> None:
+    """Let MuJoCo render off screen through EGL where no display is set and ``MUJOCO_GL`` is not chosen: its
+    default (GLFW) needs a display, so ``metarl-gym show HalfCheetah-v5`` on a headless machine died with
+    ``mujoco.FatalError`` (an OpenGL context). Call before MuJoCo is imported; a user's ``MUJOCO_GL`` wins."""
+    import os
+
+    if os.environ.get("MUJOCO_GL") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    import gymnasium as gym
+
+    from .envs.mujoco_log import is_mujoco_spec
+
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error:  # an unknown id is reported where the env is built
+        return
+    if is_mujoco_spec(spec):
+        os.environ["MUJOCO_GL"] = "egl"
 
 
 def _passive_action(space):
@@ -270,6 +305,11 @@ def cmd_evolve(args) -> int:
         config = apply_overrides(config, args.overrides)
         run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.config)
         summary = evolve(config, run_dir, progress=not args.no_progress, overwrite=args.overwrite)
+    if summary["best_generation"] < 0:  # was "best fitness -inf (generation -1)"
+        print(f"no individual scored a finite fitness in {summary['generations']} generation(s) (NaN / inf returns, "
+              f"outputs or genomes; metrics.csv counts them in num_nonfinite), so there is no best.pt; "
+              f"{summary['env_steps']} env steps in {summary['wall_s']:.1f} s -> {summary['run_dir']}")
+        return 0
     print(f"best fitness {summary['best_fitness']:.4g} (generation {summary['best_generation']}), "
           f"{summary['env_steps']} env steps in {summary['wall_s']:.1f} s -> {summary['run_dir']}")
     return 0
@@ -313,6 +353,7 @@ def record_episode(run_dir: str | Path, path: str | Path, seed: int = 12345, max
 
     config, params = load_solution(run_dir)
     params = params.reshape(1, -1)
+    _offscreen_mujoco(config["env"]["id"])
     env = build_env(config, 1, render_mode="rgb_array")
     policy = build_policy(config, env)
     keys = row_keys(key(int(seed), torch.arange(1, device=params.device)), 1)
@@ -381,12 +422,15 @@ def cmd_plot(args) -> int:
     from .errors import UserError
     from .plots import plot_fitness
 
+    if not Path(args.out).suffix:  # matplotlib would write OUT.png, and the message would name a file never written
+        raise UserError(f"--out {args.out}: name an image file with its format's extension, e.g. --out {args.out}.png")
     runs = [(Path(d).name, _metrics_rows(d)) for d in args.run_dirs]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     try:
         plot_fitness(runs, args.out, x=args.x)
-    except ValueError as err:
-        raise UserError(f"{err}; use --x with a column every run has") from None
+    except ValueError as err:  # a run without the --x column, or an image format matplotlib does not write
+        hint = "; use --x with a column every run has" if "has no column" in str(err) else ""
+        raise UserError(f"{err}{hint}") from None
     print(f"wrote {args.out}")
     return 0
 

@@ -23,6 +23,7 @@ the episode returns back per morphology.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,10 @@ def load_solution(run_dir: str | Path) -> tuple[dict[str, Any], Tensor]:
     """
     rd = RunDir(run_dir, "evolve").open_existing()
     if not rd.exists("best.pt"):
+        rows = rd.read_metrics() if rd.path("metrics.csv").is_file() else []
+        if rows and not math.isfinite(_as_float(rows[-1].get("best_ever"))):  # was "no best.pt yet" after a whole run
+            raise UserError(f"{rd.root} has no best.pt: no individual of its {len(rows)} generation(s) scored a finite "
+                            "fitness (metrics.csv counts them in num_nonfinite), so there is no solution to evaluate")
         raise UserError(f"{rd.root} has no best.pt yet; it is written after the first generation")
     try:
         rd.verify("config.yaml")
@@ -230,6 +235,13 @@ def load_solution(run_dir: str | Path) -> tuple[dict[str, Any], Tensor]:
     if not isinstance(params, Tensor) or not bool(torch.isfinite(params).all()):
         raise UserError(f"{rd.path('best.pt')} holds no finite 'params' tensor; it was not written by metarl-gym evolve")
     return config, params.reshape(-1).to(config["device"])
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 __all__ = ["Evaluator", "build_env", "build_policy", "generation_keys", "load_solution", "per_morphology", "score"]
