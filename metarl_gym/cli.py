@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, UserError) and isinstance(signum, int):
             print(f"metarl-gym {args.command}: {error}", file=sys.stderr)
             return 128 + signum
-        print(f"metarl-gym {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        system = isinstance(error, OSError) and isinstance(error.errno, int)  # the system's, not a message of ours
+        print(f"metarl-gym {args.command}: error: {_os_error_line(error) if system else _one_line(error)}", file=sys.stderr)
         return 2
     except OSError as error:  # an output the system refuses: a read-only file system, a directory, a full disk
         print(f"metarl-gym {args.command}: error: {_os_error_line(error)}", file=sys.stderr)
@@ -261,6 +262,17 @@ def _passive_action(space):
     return np.zeros(space.shape, dtype=space.dtype)
 
 
+def _make_parent(path: str | Path) -> None:
+    """Create the folder an output file goes to; a file on the way is named (was "[Errno 17] File exists: 'f'")."""
+    from .errors import UserError
+
+    parent = Path(path).parent
+    for folder in (parent, *parent.parents):
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"cannot write {path}: {folder} is a file, not a folder; pick another path")
+    parent.mkdir(parents=True, exist_ok=True)
+
+
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: float = 20) -> None:
     """Write ``frames`` (each ``[H, W, 3]`` uint8, see :func:`~metarl_gym.envs.rendering.rgb_frame`) as an
     animated GIF."""
@@ -277,7 +289,7 @@ def write_gif(frames: list[np.ndarray], path: str | Path, fps: float = 20) -> No
             raise UserError(f"GIF frame {k} is {a.dtype} {a.shape}; every frame must be an RGB image of the first "
                             f"frame's shape {shape}, uint8 (take frames with metarl_gym.envs.rendering.rgb_frame)")
     images = [Image.fromarray(a) for a in arrays]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     duration = min(max(20, int(1000 / fps)), 65_535)  # ms; a GIF frame delay is a 16-bit field (show --every 1e6)
     images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
 
@@ -425,7 +437,7 @@ def cmd_plot(args) -> int:
     if not Path(args.out).suffix:  # matplotlib would write OUT.png, and the message would name a file never written
         raise UserError(f"--out {args.out}: name an image file with its format's extension, e.g. --out {args.out}.png")
     runs = [(Path(d).name, _metrics_rows(d)) for d in args.run_dirs]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(args.out)
     try:
         plot_fitness(runs, args.out, x=args.x)
     except ValueError as err:  # a run without the --x column, or an image format matplotlib does not write

@@ -342,6 +342,11 @@ class RunDir:
             code = errno.errorcode.get(err.errno, "") if err.errno else ""
             reason = f"{err.strerror or err}" + (f" ({code})" if code else "")
             needed = f" (it needs {_size(size)})" if size is not None else ""
+            if not self.path(RUN_JSON).is_file():  # nothing of this run on disk: a resume would find no run
+                raise UserError(
+                    f"cannot write {name} in {self.root}: {reason}{needed}; nothing of this run was written: pick "
+                    "another --run-dir, or free space / make the directory writable and run the same command again"
+                ) from None
             if self._last_good is not None:
                 good = f"the last good checkpoint is at generation {self._last_good} (a resume continues from there)"
             elif self.path("checkpoint.pt").is_file():
@@ -453,6 +458,8 @@ class RunDir:
             UserError: no run here, a run of another kind, or a run.json naming something other than a plain
                 file inside the directory.
         """
+        if self.root.exists() and not self.root.is_dir():  # was "does not exist" for a file
+            raise UserError(f"{self.root} is a file, not a run directory; give the directory a metarl-gym command wrote")
         if not self.root.is_dir():
             raise UserError(f"{self.root} does not exist; start a run there with `metarl-gym {self.kind.replace('_', '-')} ... --run-dir {self.root}`")
         info = self._read_run_json()

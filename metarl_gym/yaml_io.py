@@ -128,6 +128,8 @@ def load_yaml_file(path: str | Path) -> dict[str, Any]:
             named); not a mapping.
     """
     path = Path(path)
+    if path.is_dir():  # was "not found" for a path that exists
+        raise UserError(f"config file {str(path)!r} is a directory; give the YAML file inside it")
     if not path.is_file():
         raise UserError(f"config file {str(path)!r} not found")
     try:

@@ -9,6 +9,9 @@ still wrong, each of which fails on the code before the audit's fix:
 - ``plot --out NAME`` without an extension wrote ``NAME.png`` and said "wrote NAME"; an unknown image format was
   told to "use --x with a column every run has";
 - ``baseline key=value`` (no config) read the override as a config file name ("config file 'k=v' not found");
+- misleading one-liners: an output folder that is a file ("[Errno 17] File exists"), ``evaluate FILE`` ("does not
+  exist"), a config path that is a directory ("not found"), a run directory that cannot be created ("... then
+  resume", with nothing to resume), an override with an empty key (``strategy..pop_size=8``: "unknown key");
 - a run in which no individual ever scored a finite fitness (the learned rule with ``env.kwargs.g=1e30``) printed
   "best fitness -inf (generation -1)", and ``evaluate`` then said best.pt "is written after the first generation";
 - ``metarl-gym show HalfCheetah-v5`` on a headless machine died with ``mujoco.FatalError`` (no OpenGL context);
@@ -69,20 +72,32 @@ ONE_LINE_CASES = {
     "plot_out_without_extension": (["plot", "{run}", "--out", "{tmp}/figure"], "e.g. --out {tmp}/figure.png", None),
     "plot_unknown_image_format": (["plot", "{run}", "--out", "{tmp}/figure.xyz"], "Format 'xyz' is not supported", "--x"),
     "baseline_override_without_config": (["baseline", "total_timesteps=64", "--no-progress"], "baseline needs a YAML config", None),
+    "plot_out_below_a_file": (["plot", "{run}", "--out", "{tmp}/afile/x.png"], "afile is a file, not a folder", "Errno"),
+    "show_out_below_a_file": (["show", "MetaRL/CartPole-v1", "--out", "{tmp}/afile/x.gif", "--steps", "3", "--no-progress"],
+                              "afile is a file, not a folder", "Errno"),
+    "evaluate_a_file": (["evaluate", "{tmp}/afile", "--no-progress"], "afile is a file, not a run directory", "does not exist"),
+    "evolve_config_is_a_directory": (["evolve", "{tmp}/cfg.yaml", "--run-dir", "{tmp}/run", "--no-progress"],
+                                     "cfg.yaml' is a directory", "not found"),
+    "evolve_run_dir_below_a_file": (["evolve", "--run-dir", "{tmp}/afile/run", *TINY], "nothing of this run was written", "resume"),
+    "override_with_an_empty_key": (["evolve", "--run-dir", "{tmp}/run", *TINY, "strategy..pop_size=8"],
+                                   "override 'strategy..pop_size=8' has an empty key", "unknown key"),
 }
+CREATED = ["afile", "cfg.yaml", "dir.gif", "dir.png"]  # what each case finds in its tmp_path, and must leave as it was
 
 
 @pytest.mark.parametrize("name", sorted(ONE_LINE_CASES))
 def test_one_line_exit_2(tmp_path, capsys, run_dir, name):
     argv, words, absent = ONE_LINE_CASES[name]
-    (tmp_path / "dir.png").mkdir()
-    (tmp_path / "dir.gif").mkdir()
+    for name in ("dir.png", "dir.gif", "cfg.yaml"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "afile").write_text("not a folder\n")
     argv = [a.format(run=run_dir, tmp=tmp_path) for a in argv]
     rc, _, err = run_cli(argv, capsys)
     assert rc == 2 and err.count("\n") == 1 and "error:" in err, err
     assert words.format(tmp=tmp_path) in err, err
     assert absent is None or absent not in err, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.gif", "dir.png"]  # nothing written (no figure.png)
+    assert sorted(p.name for p in tmp_path.iterdir()) == CREATED  # nothing written (no figure.png, no run)
+    assert (tmp_path / "afile").read_text() == "not a folder\n"
 
 
 def test_os_error_line_names_the_path_and_the_errno():

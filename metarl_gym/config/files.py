@@ -30,6 +30,8 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
             raise ConfigError(item, "overrides must look like key.path=value, e.g. strategy.pop_size=64")
         key_path, raw = item.split("=", 1)
         keys = key_path.strip().split(".")
+        if not all(keys):  # `=5`, `strategy..pop_size=5`, `.seed=1`: was "config key '<root>' / 'strategy': unknown key"
+            raise ConfigError(key_path.strip() or "<empty>", f"override {item!r} has an empty key; write key.path=value, e.g. strategy.pop_size=64")
         node = config
         for depth, key in enumerate(keys[:-1]):
             child = node.get(key)
