@@ -192,3 +192,23 @@ def test_readme_evolution_commands_run_as_written(tmp_path, monkeypatch, capsys)
         rc, _, err = run_cli(argv, capsys)
         assert rc == 0, f"{command}: {err}"
     assert (tmp_path / "compare.png").stat().st_size > 0 and (tmp_path / "runs" / "ga" / "best.gif").stat().st_size > 0
+
+
+def test_readme_states_the_test_suite_time_and_its_extras():
+    """Issue 19: "the test suite's ~9 minutes and heavy extras are not mentioned"."""
+    text = " ".join(README.read_text().split())
+    assert 'pip install -e ".[test]"' in text
+    assert re.search(r"installs the test extras — Gymnasium's Box2D and MuJoCo envs, Ray and TensorBoard", text)
+    assert re.search(r"took \d+(\.\d+)?[–-]\d+(\.\d+)? min", text), "README gives no time for the test suite"
+
+
+def test_bench_extra_cannot_pull_a_gymnax_that_downgrades_gymnasium():
+    """Issue 19: ``[bench]`` silently downgraded gymnasium (gymnax 0.x); its gymnax requirement must exclude 0.x."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    gymnax = [Requirement(r) for r in extras["bench"] if Requirement(r).name == "gymnax"]
+    assert len(gymnax) == 1
+    assert not gymnax[0].specifier.contains("0.0.9", prereleases=True) and gymnax[0].specifier.contains("1.0.1")
