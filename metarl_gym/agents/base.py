@@ -193,6 +193,15 @@ def check_output_bounds(action_space: gym.Space, output: str, owner: str) -> Non
                          "use output='clip' (raw outputs) or output='tanh_clip' (tanh in [-1, 1])")
 
 
+def discrete_start(space: gym.spaces.Discrete, like: Tensor) -> int | Tensor:
+    """``space.start`` (a numpy integer): a Python int eagerly; a tensor while ``torch.compile`` traces, where
+    ``int()`` of it failed the inductor backend (``aten._local_scalar_dense``) and flooded stderr with warnings on
+    every Discrete env (issue 19 audit)."""
+    if torch.compiler.is_compiling():
+        return torch.as_tensor(space.start, dtype=torch.int64, device=like.device)
+    return int(space.start)
+
+
 def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> Tensor:
     """Map raw network outputs ``[pop, action_dim]`` into ``action_space``.
 
@@ -207,7 +216,7 @@ def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> T
     env rejects them, and ``rollout`` scores such an individual ``-inf``.
     """
     if isinstance(action_space, gym.spaces.Discrete):
-        start = int(action_space.start)
+        start = discrete_start(action_space, raw)
         bad = ((raw - raw) != 0).any(dim=1)  # x - x is NaN exactly where x is NaN or ±inf
         best = torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0).argmax(dim=1) + start
         return torch.where(bad, start - 1, best)
@@ -231,7 +240,7 @@ def bound_actions(raw: Tensor, action_space: gym.Space, mode: str = "tanh") -> T
 def invalid_action_rows(actions: Tensor, action_space: gym.Space) -> Tensor:
     """``[pop]`` bool: rows that :func:`bound_actions` marked (non-finite raw outputs). No host sync."""
     if isinstance(action_space, gym.spaces.Discrete):
-        return actions < int(action_space.start)
+        return actions < discrete_start(action_space, actions)
     return ((actions - actions) != 0).reshape(actions.shape[0], -1).any(dim=1)  # NaN or ±inf anywhere in the row
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ...keys import row_keys  # noqa: F401  (the engines' row keys)
-from ...agents.base import Policy, invalid_action_rows
+from ...agents.base import Policy, discrete_start, invalid_action_rows
 from ...envs.base import TorchVectorEnv
 
 ALIVE_CHECK_EVERY = 10
@@ -45,7 +45,8 @@ def screen_actions(actions: Tensor, action_space) -> tuple[Tensor, Tensor]:
     if actions.is_floating_point():
         safe = torch.nan_to_num(actions, nan=0.0, posinf=0.0, neginf=0.0)
     else:
-        safe = torch.where(bad, int(getattr(action_space, "start", 0)), actions)
+        start = discrete_start(action_space, actions) if hasattr(action_space, "start") else 0
+        safe = torch.where(bad, start, actions)
     return safe, bad
 
 
