@@ -9,16 +9,18 @@ re-run on another actor and the lost actor replaced (:mod:`metarl_gym.distribute
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import ray
 import torch
 from ray.exceptions import RayActorError
 from torch import Tensor
+from tqdm import tqdm
 
 from ..errors import UserError
 from .dispatch import run_jobs
-from .ray_init import init_ray, shutdown_ray
+from .ray_init import init_ray, placement_notice, shutdown_ray
 from .settings import resolve_distributed, slice_size_for
 from ..evolution.evaluate import Evaluator
 from .slices import merge_stats, slice_bounds
@@ -79,7 +81,7 @@ class RayBackend:
         self.actors: list[Any] = []
         try:
             self.actors = [self._start() for _ in range(self.cfg["num_workers"])]
-            self.pids = ray.get([a.pid.remote() for a in self.actors])  # surfaces a failing build_env at once
+            self.pids = self._wait_started()  # surfaces a failing build_env at once
         except RayActorError as error:
             self.close()
             if error.actor_init_failed:
@@ -90,6 +92,15 @@ class RayBackend:
             self.close()
             raise
         self.failures = 0
+
+    def _wait_started(self) -> list[int]:
+        """The actors' pids once each has built its env and policy. If Ray has not placed them all within
+        ``connect_timeout_s`` (a cluster whose CPUs / GPUs are taken), says so on stderr, then keeps waiting."""
+        refs = [actor.pid.remote() for actor in self.actors]
+        _, waiting = ray.wait(refs, num_returns=len(refs), timeout=float(self.cfg["connect_timeout_s"]))
+        if waiting:
+            tqdm.write(f"metarl-gym: {placement_notice(len(waiting), len(refs), self.cfg)}", file=sys.stderr)
+        return ray.get(refs)
 
     def _start(self):
         return self._actor_class.remote(self.config, self._threads)

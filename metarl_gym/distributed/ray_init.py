@@ -9,6 +9,8 @@ Three things Ray does on its own that a run must not inherit:
 * ``ray.init`` replaces the process's SIGTERM handler with ``sys.exit``, so SIGTERM of a Ray-backed run died with
   a Ray crash dump instead of the runner's "checkpoint saved, resume with ...". The handler in place before
   ``ray.init`` (the runner's) is put back.
+* actors that the cluster cannot place (its CPUs / GPUs taken by other jobs, or no node large enough for one
+  worker) wait forever without a word. :func:`placement_notice` says what the run waits for and what is free.
 * a driver killed with SIGKILL left Ray's agents (``ray::DashboardAgent``, ``ray::RuntimeEnvAgent``) running
   forever. A local instance gets a reaper process (:mod:`.reaper`) that stops every process of its session when
   the driver exits, however it exits.
@@ -78,6 +80,30 @@ def shutdown_ray() -> None:
     if _REAPER is not None:
         _REAPER.finish()
         _REAPER = None
+
+
+def placement_notice(waiting: int, total: int, cfg: dict[str, Any]) -> str:
+    """One line for ``waiting`` of ``total`` workers that Ray has not placed within ``connect_timeout_s``: what
+    each asks for, what the cluster has free, and whether any node could ever hold one.
+
+    Args:
+        waiting: workers not started yet.
+        total: workers asked for.
+        cfg: the resolved ``distributed`` section.
+    """
+    cpus, gpus = float(cfg["num_cpus_per_worker"]), float(cfg["num_gpus_per_worker"])
+    free, whole = ray.available_resources(), ray.cluster_resources()
+    each = f"{cpus:g} CPU" + (f" and {gpus:g} GPU" if gpus else "")
+    have = f"{free.get('CPU', 0.0):g} of {whole.get('CPU', 0.0):g} CPUs" + (
+        f" and {free.get('GPU', 0.0):g} of {whole.get('GPU', 0.0):g} GPUs" if gpus else "")
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    if not any(r.get("CPU", 0.0) >= cpus and r.get("GPU", 0.0) >= gpus for r in nodes):
+        then = ("no node of the cluster has that much, so they start only if one joins: lower "
+                "distributed.num_cpus_per_worker / num_gpus_per_worker or add a larger node (Ctrl-C stops the run)")
+    else:
+        then = "they start when other jobs free that much (Ctrl-C stops the run)"
+    return (f"waiting for Ray to place {waiting} of {total} workers ({each} each); the cluster has {have} free; "
+            f"{then}")
 
 
 def connect(address: str, timeout_s: float) -> None:

@@ -109,3 +109,44 @@ def test_a_bad_env_fails_at_build_with_its_own_message(ray_local):
     config["env"]["kwargs"] = {"max_episode_steps": 80, "no_such_kwarg": 1}  # past the schema: fails in the worker
     with pytest.raises(UserError, match="could not build its env.*no_such_kwarg"):
         build_backend(config).close()
+
+
+def _slow_starting_slice_worker(seconds):
+    """A SliceWorker that takes ``seconds`` to start (defined in a function: Ray ships it by value)."""
+    from metarl_gym.distributed import ray_evaluator
+
+    class SlowSliceWorker(ray_evaluator.SliceWorker):
+        def __init__(self, *args, **kwargs):
+            import time
+
+            time.sleep(seconds)
+            super().__init__(*args, **kwargs)
+
+    return SlowSliceWorker
+
+
+def test_workers_not_placed_in_time_are_announced_then_awaited(ray_local, monkeypatch, capsys):
+    """Workers that Ray has not started within connect_timeout_s (here: slow to start) get one line on stderr
+    saying what they wait for; the run then goes on (before: a silent wait, minutes on a busy cluster)."""
+    from metarl_gym.distributed import ray_evaluator
+
+    config = evolve_config(**CASES["torch-mlp"], pop=4, distributed={"num_workers": 1, "connect_timeout_s": 0.2})
+    monkeypatch.setattr(ray_evaluator, "SliceWorker", _slow_starting_slice_worker(2.0))
+    with build_backend(config) as evaluator:
+        fitness, _ = evaluator.evaluate(random_params(config, 4), GENERATION)
+    err = capsys.readouterr().err
+    assert "waiting for Ray to place 1 of 1 workers (1 CPU each); the cluster has" in err, err
+    assert err.count("\n") == 1
+    assert torch.isfinite(fitness).all()
+
+
+def test_placement_notice_says_when_no_node_can_hold_a_worker(ray_local):
+    from metarl_gym.distributed.ray_init import placement_notice
+    from metarl_gym.distributed import resolve_distributed
+
+    line = placement_notice(2, 2, resolve_distributed({"backend": "ray", "num_cpus_per_worker": 64}))
+    assert line.startswith("waiting for Ray to place 2 of 2 workers (64 CPU each); the cluster has ")
+    assert "of 2 CPUs free; no node of the cluster has that much" in line and "num_cpus_per_worker" in line
+    fits = placement_notice(1, 2, resolve_distributed({"backend": "ray", "num_cpus_per_worker": 1, "num_gpus_per_worker": 0}))
+    assert "they start when other jobs free that much" in fits and "GPU" not in fits
+    assert "\n" not in line + fits
