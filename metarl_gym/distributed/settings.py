@@ -10,7 +10,8 @@
       num_gpus_per_worker: 0
       max_failures: 3       # lost workers tolerated per generation (per ray_map call); one more stops the run
       slice_size: null      # individuals per slice (fixes the random draws); null: pop (local), ceil(pop / num_workers) (ray)
-      connect_timeout_s: 30 # most seconds to wait for the cluster at `address` (then one line, exit 2)
+      connect_timeout_s: 30 # most seconds to wait for the cluster at `address` (then one line, exit 2);
+                            # workers not placed by then are announced on stderr, then awaited
 """
 
 from __future__ import annotations
