@@ -5,7 +5,6 @@ and `metarl-gym evolve` for a couple of generations. Tiny populations and episod
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import pytest
 import torch
 import yaml

@@ -3,6 +3,8 @@ and one line on stderr naming the key or argument, before anything is allocated 
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -11,7 +13,7 @@ import torch
 
 import metarl_gym  # noqa: F401  (registers the ids)
 from metarl_gym.agents import CNNPolicy, HebbianPolicy, MLPPolicy
-from metarl_gym.cli import main
+from metarl_gym.cli import _os_error_line, main
 from metarl_gym.config import resolve_evolve_config
 from metarl_gym.evolution.rollout import rollout
 from metarl_gym.memory import PARAM_COPIES, check_evolve_memory, evolve_bytes, format_bytes
@@ -209,3 +211,50 @@ def test_memory_estimate():
     env = _cartpole(1)
     check_evolve_memory(config, MLPPolicy(env.single_observation_space, env.single_action_space))  # a small run fits
     assert format_bytes(999) == "999 B" and format_bytes(1.5e9) == "1.5 GB"
+
+
+# ---------------------------------------------------------------------------------------------- output paths, arguments
+# An output the system refuses (a directory, a file where a folder should be, a read-only file system) was a traceback;
+# a few arguments got a misleading line. Each case must leave its tmp_path as it found it.
+OUTPUT_CASES = {
+    # name: (argv, words the one line must hold, words it must not hold)
+    "plot_out_is_a_directory": (["plot", "{run}", "--out", "{tmp}/dir.png"], "dir.png: Is a directory (EISDIR)", None),
+    "show_out_is_a_directory": (["show", "MetaRL/CartPole-v1", "--out", "{tmp}/dir.gif", "--steps", "3", "--no-progress"],
+                                "dir.gif: Is a directory (EISDIR)", None),
+    "evaluate_gif_is_a_directory": (["evaluate", "{run}", "--episodes", "1", "--gif", "{tmp}/dir.gif", "--no-progress"],
+                                    "dir.gif: Is a directory (EISDIR)", None),
+    "plot_out_without_extension": (["plot", "{run}", "--out", "{tmp}/figure"], "e.g. --out {tmp}/figure.png", None),
+    "plot_unknown_image_format": (["plot", "{run}", "--out", "{tmp}/figure.xyz"], "Format 'xyz' is not supported", "--x"),
+    "baseline_override_without_config": (["baseline", "total_timesteps=64", "--no-progress"], "baseline needs a YAML config", None),
+    "plot_out_below_a_file": (["plot", "{run}", "--out", "{tmp}/afile/x.png"], "afile is a file, not a folder", "Errno"),
+    "show_out_below_a_file": (["show", "MetaRL/CartPole-v1", "--out", "{tmp}/afile/x.gif", "--steps", "3", "--no-progress"],
+                              "afile is a file, not a folder", "Errno"),
+    "evaluate_a_file": (["evaluate", "{tmp}/afile", "--no-progress"], "afile is a file, not a run directory", "does not exist"),
+    "evolve_config_is_a_directory": (["evolve", "{tmp}/cfg.yaml", "--run-dir", "{tmp}/run", "--no-progress"],
+                                     "cfg.yaml' is a directory", "not found"),
+    "evolve_run_dir_below_a_file": (["evolve", "--run-dir", "{tmp}/afile/run", *TINY], "nothing of this run was written", "resume"),
+    "override_with_an_empty_key": (["evolve", "--run-dir", "{tmp}/run", *TINY, "strategy..pop_size=8"],
+                                   "override 'strategy..pop_size=8' has an empty key", "unknown key"),
+}
+CREATED = ["afile", "cfg.yaml", "dir.gif", "dir.png"]  # what each case finds in its tmp_path, and must leave as it was
+
+
+@pytest.mark.parametrize("name", sorted(OUTPUT_CASES))
+def test_output_paths_and_arguments_one_line(tmp_path, capsys, run_dir, name):
+    argv, words, absent = OUTPUT_CASES[name]
+    for name in ("dir.png", "dir.gif", "cfg.yaml"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "afile").write_text("not a folder\n")
+    argv = [a.format(run=run_dir, tmp=tmp_path) for a in argv]
+    rc, err = run_cli(argv, capsys)
+    assert rc == 2 and err.count("\n") == 1 and "error:" in err, err
+    assert words.format(tmp=tmp_path) in err, err
+    assert absent is None or absent not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == CREATED  # nothing written (no figure.png, no run)
+    assert (tmp_path / "afile").read_text() == "not a folder\n"
+
+
+def test_os_error_line_names_the_path_and_the_errno():
+    line = _os_error_line(OSError(errno.EROFS, os.strerror(errno.EROFS), "/mnt/ro/x.png"))
+    assert line.startswith("cannot write or read /mnt/ro/x.png: Read-only file system (EROFS);"), line
+    assert "\n" not in _os_error_line(OSError("no errno\nat all"))

@@ -7,6 +7,8 @@ import pytest
 
 from metarl_gym.distributed import WorkerFailureError, ray_map
 
+from helpers import tiny_study
+
 
 def test_results_come_back_in_spec_order(ray_local):
     def square(spec):  # nested: Ray ships it by value
@@ -43,16 +45,7 @@ def test_a_crashed_worker_is_rerun_and_job_errors_are_raised(ray_local, tmp_path
 
 def test_er_mrl_study_on_ray_equals_the_local_study(ray_local, tmp_path):
     er_mrl = pytest.importorskip("metarl_gym.baselines.er_mrl")
-    config = {
-        "envs": [{"id": "MetaRL/CartPole-v1", "kwargs": {"max_episode_steps": 40}, "mask_velocity": True}],
-        "seed": 0,
-        "device": "cpu",
-        "workers": 1,
-        "reservoir": {"nb_res": 1, "units": 10},
-        "search": {"generations": 1, "pop_size": 6, "sigma0": 0.3},
-        "fitness": {"seeds": 1, "total_timesteps": 64, "last_episodes": 10},
-        "ppo": {"num_envs": 2, "algorithm_kwargs": {"n_steps": 16, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}},
-    }
+    config = tiny_study(search={"generations": 1, "pop_size": 6, "sigma0": 0.3})
     local = er_mrl.run_er_mrl(config, tmp_path / "local", progress=False, test=False)
     on_ray = er_mrl.run_er_mrl({**config, "distributed": {"backend": "ray", "num_workers": 2}}, tmp_path / "ray", progress=False, test=False)
     assert on_ray["best"] == local["best"]

@@ -1,6 +1,12 @@
 """The blocked and loop engines of rollout() give the same fitness (eager: bit for bit) on every MetaRL torch env."""
 
+import json
+import math
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -185,3 +191,35 @@ def test_engines_on_cuda(kind):
     assert loop.device.type == "cuda" and stats["num_nonfinite"] == blocked_stats["num_nonfinite"] == 1
     assert loop[3] == blocked[3] == float("-inf")
     torch.testing.assert_close(blocked, loop, rtol=1e-4, atol=1e-3)  # cuBLAS may pick other kernels per batch size
+
+
+COMPILE_DISCRETE = """
+import torch
+from metarl_gym.agents import MLPPolicy
+from metarl_gym.envs import make
+from metarl_gym.evolution import rollout
+env = make("MetaRL/CartPole-v1", num_envs=16, max_episode_steps=20)
+policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=[4])
+params = 0.3 * policy.random_params(16, generator=torch.Generator().manual_seed(0))
+params[3] = float("nan")  # a marked row: bound_actions, invalid_action_rows and screen_actions all see it
+expected = rollout(env, policy, params, seed=1, engine="loop")
+got = rollout(env, policy, params, seed=1, block_size=16, compile=True)
+import json
+print(json.dumps([expected.tolist(), got.tolist()]))  # -Infinity for the marked row
+"""
+
+
+def test_compiled_rollout_on_a_discrete_env_compiles_cleanly(tmp_path):
+    """Issue 19's newcomer item "the compile notice breaks the progress bar", on a Discrete env: ``int(space.start)``
+    in the compiled step failed the inductor backend (``aten._local_scalar_dense``), so compiling CartPole printed
+    ~330 lines of torch._dynamo warnings over the bar (and those frames ran eager). A subprocess: torch's log
+    handler holds the stderr of the process that imported it, which pytest's capture does not see."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(metarl_gym.__file__).parent.parent), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", COMPILE_DISCRETE], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "compiling the blocked rollout kernel" in done.stderr
+    assert "Backend compiler" not in done.stderr and "torch/_dynamo" not in done.stderr, done.stderr[-3000:]
+    expected, got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got[3] == expected[3] == -math.inf
+    assert sum(math.isfinite(e) for e in expected) == 15
+    assert max(abs(g - e) for g, e in zip(got, expected) if math.isfinite(e)) <= 1  # float32 round-off: a step at most
