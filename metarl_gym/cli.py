@@ -147,8 +147,9 @@ def _os_error_line(error: OSError) -> str:
 
     name = errno.errorcode.get(error.errno, "") if isinstance(error.errno, int) else ""
     reason = (error.strerror or str(error)) + (f" ({name})" if name else "")
-    where = f"cannot write or read {error.filename}: " if error.filename else ""
-    return _one_line(f"{where}{reason}; pick another path or make it writable")
+    if not error.filename:  # not a path (a connection, a pipe): the system's words and the error's kind
+        return _one_line(f"{type(error).__name__}: {reason}")
+    return _one_line(f"cannot write or read {error.filename}: {reason}; pick another path or make it writable")
 
 
 def _one_line(error: BaseException) -> str:

@@ -258,3 +258,5 @@ def test_os_error_line_names_the_path_and_the_errno():
     line = _os_error_line(OSError(errno.EROFS, os.strerror(errno.EROFS), "/mnt/ro/x.png"))
     assert line.startswith("cannot write or read /mnt/ro/x.png: Read-only file system (EROFS);"), line
     assert "\n" not in _os_error_line(OSError("no errno\nat all"))
+    refused = _os_error_line(ConnectionRefusedError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED)))
+    assert refused == "ConnectionRefusedError: Connection refused (ECONNREFUSED)"  # no path: no advice about paths
