@@ -13,10 +13,12 @@ default block size; here the blocked engine, eager below 4,096 rows and compiled
 ``compiled`` (a block-size sweep: ``--modes default --block-size 256 1024 4096``). ``--with-anchors`` also runs
 the anchor scripts with ``--anchor-python`` (gymnax needs ``pip install -e .[bench]``, i.e. jax, gymnax >= 1.0
 and six, in that interpreter) and prints the ratios.
+``--env`` runs the same policy on another registered id (e.g. ``MetaRL/CartPole-v1``, a Discrete env whose
+episodes end early: the rate counts the env steps actually taken; the anchors stay on PendulumSwingup).
 Timing: best of 3 after one warm-up call (the warm-up of compiled includes compilation: compile_s).
 
 Usage: python benchmarks/rollout_throughput.py [--sizes 1000 10000] [--modes loop default compiled]
-       [--threads 2] [--block-size N ...] [--with-anchors --anchor-python /work/venv/bin/python]
+       [--threads 2] [--block-size N ...] [--env ID] [--with-anchors --anchor-python /work/venv/bin/python]
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "anchors"
 MODES = ("loop", "default", "compiled")
 
 
-def measure(mode: str, pop: int, steps: int, threads: int, block_size: int | None, repeats: int = 3) -> dict:
+def measure(mode: str, pop: int, steps: int, threads: int, block_size: int | None, env_id: str = "MetaRL/PendulumSwingup-v1",
+            repeats: int = 3) -> dict:
     """Env steps per second of one mode at one population size (run in a child process)."""
     import gymnasium as gym
     import torch
@@ -43,8 +46,9 @@ def measure(mode: str, pop: int, steps: int, threads: int, block_size: int | Non
     from metarl_gym.evolution import rollout
 
     torch.set_num_threads(threads)
-    env = gym.make_vec("MetaRL/PendulumSwingup-v1", num_envs=pop, vectorization_mode="vector_entry_point", max_episode_steps=steps)
-    policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=(32, 32), activation="tanh", output="tanh")
+    env = gym.make_vec(env_id, num_envs=pop, vectorization_mode="vector_entry_point", max_episode_steps=steps)
+    output = {"output": "tanh"} if isinstance(env.single_action_space, gym.spaces.Box) else {}  # Discrete: argmax
+    policy = MLPPolicy(env.single_observation_space, env.single_action_space, hidden_sizes=(32, 32), activation="tanh", **output)
     params = policy.random_params(pop, generator=torch.Generator().manual_seed(0))
     kwargs = {"loop": {"engine": "loop"}, "default": {"block_size": block_size},
               "compiled": {"engine": "blocked", "block_size": block_size, "compile": True}}[mode]
@@ -57,7 +61,7 @@ def measure(mode: str, pop: int, steps: int, threads: int, block_size: int | Non
         start = time.perf_counter()
         call()
         best = min(best, time.perf_counter() - start)
-    out = {"env_steps_per_s": pop * steps / best, "engine": stats["engine"]}
+    out = {"env_steps_per_s": stats["env_steps"] / best, "engine": stats["engine"]}  # pop * steps where nothing ends early
     if mode != "loop":
         out["compile_s"] = max(0.0, warmup_s - best)  # the default compiles from 4,096 rows on (compile="auto")
     return out
@@ -83,12 +87,12 @@ def _child_main(args) -> None:
     import resource
 
     block = args.block_size[0] if args.block_size else None
-    out = measure(args.child, args.child_pop, args.steps, args.threads, block)
+    out = measure(args.child, args.child_pop, args.steps, args.threads, block, args.env)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     extra = f" compile_s={out['compile_s']:.1f}" if "compile_s" in out else ""
     blk = f" block_size={block if block is not None else 'default'}" if args.child != "loop" else ""
     print(f"P={args.child_pop} env_steps_per_s={out['env_steps_per_s']:.0f} peak_rss_mb={peak:.1f} mode={args.child} "
-          f"engine={out['engine']}{blk}{extra}", flush=True)
+          f"engine={out['engine']}{blk} env={args.env}{extra}", flush=True)
 
 
 def run_anchor(python: str, script: str, pop: int, steps: int) -> tuple[float, float]:
@@ -110,6 +114,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in our children (the anchors use 2)")
     parser.add_argument("--block-size", type=int, nargs="+", default=None,
                         help="rows per block of default / compiled (several: a sweep); default: rollout's default")
+    parser.add_argument("--env", default="MetaRL/PendulumSwingup-v1", help="registered id (the anchors' workload by default)")
     parser.add_argument("--with-anchors", action="store_true", help="also run gymnax_pop.py and torch_ref_pop.py")
     parser.add_argument("--anchor-python", default=sys.executable, help="interpreter with jax, gymnax and torch")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
@@ -119,7 +124,9 @@ def main():
         _child_main(args)
         return
 
-    common = ["--steps", str(args.steps), "--threads", str(args.threads)]
+    if args.with_anchors and args.env != "MetaRL/PendulumSwingup-v1":
+        parser.error("--with-anchors compares on the anchors' workload: leave --env at MetaRL/PendulumSwingup-v1")
+    common = ["--steps", str(args.steps), "--threads", str(args.threads), "--env", args.env]
     blocks = args.block_size or [None]
     for pop in args.sizes:
         ours = {}
