@@ -124,29 +124,42 @@ def test_readme_env_table_is_one_table_under_its_header():
         assert lines[top].startswith("| id |"), f"README line {i + 1} ({lines[i][:40]}...) is in a table without the header"
 
 
-def _readme_block(heading: str) -> list[str]:
-    text = README.read_text()
-    block = re.search(rf"^{re.escape(heading)}\n+```bash\n(.*?)```", text, re.M | re.S)
-    assert block, f"README has no bash block under {heading!r}"
-    return [line for line in block.group(1).splitlines() if line.startswith("metarl-gym ")]
+def readme_commands() -> list[str]:
+    """Every ``metarl-gym ...`` line of the README's bash blocks (continuation lines joined)."""
+    commands = []
+    for block in re.findall(r"^```bash\n(.*?)^```", README.read_text(), re.M | re.S):
+        commands += [line for line in block.replace("\\\n", " ").splitlines() if line.startswith("metarl-gym ")]
+    return commands
 
 
-def test_readme_evolution_commands_run_as_written(tmp_path, monkeypatch, capsys):
-    """The README's "Evolution runs" block, as a new user types it (issue 19: its ``plot runs/ga runs/es`` named a
-    directory no command created), with tiny overrides appended to each new run (they win over the README's)."""
+TINY_NEW_RUN = {  # appended to a command that starts a run: they win over the README's values
+    "evolve": ["generations=2", "strategy.pop_size=16", "env.kwargs.max_episode_steps=50", "rollout.compile=false"],
+    "er-mrl": ["search.generations=1", "search.pop_size=3", "fitness.total_timesteps=64", "fitness.seeds=1",
+               "fitness.random_episodes=1", "ppo.num_envs=1", "ppo.algorithm_kwargs.n_epochs=1", "test.seeds=1",
+               "test.total_timesteps=64"],
+}
+
+
+def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
+    """Every README command, in order, as a new user types it (issue 19: its ``plot runs/ga runs/es`` named a
+    directory no command created), with tiny budgets appended to each new run; resumes run as written (the ER-MRL
+    one extends the study to 5 generations). Only the commands for a Ray cluster (``distributed.address``) are
+    left out: there is none here."""
     monkeypatch.chdir(tmp_path)
-    commands = _readme_block("## Evolution runs")
-    assert any(c.startswith("metarl-gym plot ") for c in commands)
-    tiny = ["generations=2", "strategy.pop_size=16", "env.kwargs.max_episode_steps=50", "rollout.compile=false", "--no-progress"]
+    commands = readme_commands()
+    assert {c.split()[1] for c in commands} >= {"evolve", "evaluate", "plot", "er-mrl"}
     for command in commands:
         argv = shlex.split(command, comments=True)[1:]
+        if any(a.startswith("distributed.address=") for a in argv):
+            continue
         argv = [str(CONFIGS / a.removeprefix("examples/configs/")) if a.startswith("examples/configs/") else a for a in argv]
-        if argv[0] == "evolve" and "--resume" not in argv:
-            argv += tiny
-        elif argv[0] in ("evolve", "evaluate"):
+        if "--resume" not in argv:
+            argv += TINY_NEW_RUN.get(argv[0], [])
+        if argv[0] != "plot":
             argv += ["--no-progress"]
         assert main(argv) == 0, f"{command}: {capsys.readouterr().err}"
     assert (tmp_path / "compare.png").stat().st_size > 0 and (tmp_path / "runs" / "ga" / "best.gif").stat().st_size > 0
+    assert (tmp_path / "runs" / "er_mrl" / "test_summary.json").is_file() and (tmp_path / "runs" / "ant" / "best.pt").is_file()
 
 
 def test_readme_states_the_test_suite_time_and_its_extras():
