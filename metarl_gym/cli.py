@@ -213,7 +213,6 @@ def cmd_show(args) -> int:
         raise UserError(f"--env-kwargs must be a JSON object such as '{{\"damping\": 0.0}}' ({err})") from None
     if not isinstance(env_kwargs, dict):
         raise UserError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
-    _offscreen_mujoco(args.env_id)
     env = make(args.env_id, render_mode="rgb_array", **env_kwargs)
     env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
@@ -233,26 +232,6 @@ def cmd_show(args) -> int:
     write_gif(frames, args.out, fps=env.metadata.get("render_fps", 20) / args.every)
     print(f"wrote {len(frames)} frames to {args.out}")
     return 0
-
-
-def _offscreen_mujoco(env_id: str) -> None:
-    """Let MuJoCo render off screen through EGL where no display is set and ``MUJOCO_GL`` is not chosen: its
-    default (GLFW) needs a display, so ``metarl-gym show HalfCheetah-v5`` on a headless machine died with
-    ``mujoco.FatalError`` (an OpenGL context). Call before MuJoCo is imported; a user's ``MUJOCO_GL`` wins."""
-    import os
-
-    if os.environ.get("MUJOCO_GL") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return
-    import gymnasium as gym
-
-    from .envs.mujoco_log import is_mujoco_spec
-
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error:  # an unknown id is reported where the env is built
-        return
-    if is_mujoco_spec(spec):
-        os.environ["MUJOCO_GL"] = "egl"
 
 
 def _passive_action(space):
@@ -366,7 +345,6 @@ def record_episode(run_dir: str | Path, path: str | Path, seed: int = 12345, max
 
     config, params = load_solution(run_dir)
     params = params.reshape(1, -1)
-    _offscreen_mujoco(config["env"]["id"])
     env = build_env(config, 1, render_mode="rgb_array")
     policy = build_policy(config, env)
     keys = row_keys(key(int(seed), torch.arange(1, device=params.device)), 1)

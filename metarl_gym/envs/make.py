@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import UserError
 from .base import TorchVectorEnv
 from .echo_state import RESERVOIR_KEYS
-from .mujoco_log import is_mujoco_spec, route_mujoco_warnings
+from .mujoco_log import is_mujoco_spec, render_offscreen_without_display, route_mujoco_warnings
 from .reservoir import MultiReservoirEncoder, ReservoirEncoder, ReservoirObservation
 from .wrappers import MaskVelocity, MaskVelocityObservation
 
@@ -84,6 +84,8 @@ def make(
         raise UserError(f"vectorization_mode must be None or one of {list(VECTORIZATION_MODES)}, got {vectorization_mode!r}")
     spec = gym.spec(env_id)
     if is_mujoco_spec(spec):
+        if kwargs.get("render_mode") == "rgb_array":
+            render_offscreen_without_display()  # before MuJoCo's import: it picks its OpenGL platform then
         route_mujoco_warnings()  # not MUJOCO_LOG.TXT in the working directory
     entry = torch_entry_point(spec)
     if entry is not None:

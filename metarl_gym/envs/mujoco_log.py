@@ -1,17 +1,21 @@
-"""MuJoCo warnings as Python warnings, not lines appended to ``MUJOCO_LOG.TXT`` in the working directory.
+"""MuJoCo's process-wide settings: warnings as Python warnings, not lines appended to ``MUJOCO_LOG.TXT`` in the
+working directory, and off-screen rendering where there is no display.
 
 MuJoCo's default warning handler writes every warning (HalfCheetah-v5 under MuJoCo 3.3+: "compiler attribute
 'settotalmass' is deprecated") to ``MUJOCO_LOG.TXT`` in the current directory, so a run left that file wherever it
 was started. :func:`route_mujoco_warnings` installs a handler that raises a :class:`MujocoWarning` instead (shown
 once per message by Python's default filter); :func:`metarl_gym.envs.make` calls it before building a MuJoCo id.
-MuJoCo is imported only then.
+MuJoCo is imported only then. :func:`render_offscreen_without_display` picks EGL before that import when frames are
+asked for on a machine without a display.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
-__all__ = ["MujocoWarning", "is_mujoco_spec", "route_mujoco_warnings"]
+__all__ = ["MujocoWarning", "is_mujoco_spec", "render_offscreen_without_display", "route_mujoco_warnings"]
 
 
 class MujocoWarning(RuntimeWarning):
@@ -38,3 +42,16 @@ def route_mujoco_warnings() -> bool:
     if mujoco.get_mju_user_warning() is None:
         mujoco.set_mju_user_warning(_warn)
     return True
+
+
+def render_offscreen_without_display() -> None:
+    """Let MuJoCo render off screen through EGL where no display is set and ``MUJOCO_GL`` is not chosen.
+
+    MuJoCo's default OpenGL platform (GLFW) needs a display: ``metarl-gym show HalfCheetah-v5`` on a headless machine
+    died with ``mujoco.FatalError``. MuJoCo reads ``MUJOCO_GL`` when it is imported, so this acts only before that
+    import; a user's ``MUJOCO_GL`` wins.
+    """
+    if os.environ.get("MUJOCO_GL") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if "mujoco" not in sys.modules:
+        os.environ["MUJOCO_GL"] = "egl"

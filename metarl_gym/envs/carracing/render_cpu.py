@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import warnings
 
-import torch
 
 SOURCE = r"""
 #include <torch/extension.h>

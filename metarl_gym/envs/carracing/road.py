@@ -13,14 +13,13 @@ which covers every tile a wheel can reach unless the track crosses itself under 
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .car import CONTACT_MARGIN, WHEEL_R, WHEEL_W, SIZE
-from .track import BORDER, PLAYFIELD, TRACK_WIDTH, Track
+from .track import Track
 
 MAX_TILES = 512
 """Tiles per track the bank holds (CarRacing-v3 tracks have 224-366 tiles over seeds 0-299)."""
