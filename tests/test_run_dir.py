@@ -1,11 +1,11 @@
 """RunDir and the run-directory bullets of issue 12: no data loss, locks, exact resume, safe loading, signals."""
 
 import csv
+import os
 import pickle
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -176,21 +176,23 @@ def test_evolve_refuses_a_users_file_unless_overwrite(tmp_path, capsys, name):
 
 
 def test_two_concurrent_resumes_second_refuses(tmp_path):
+    """The first resume stops itself (SIGSTOP) right after its third write of metrics.csv (the resume's truncation
+    to the checkpoint, then two rows), holding the lock; a second resume of the same directory is refused, and the
+    rows stay one per generation."""
     evolve({**SMALL, "generations": 1, "env": {"id": "MetaRL/CartPole-v1"}, "strategy": {"name": "ga", "pop_size": 64, "kwargs": {"num_survivors": 8}}},
            tmp_path / "run", progress=False)
-    first = subprocess.Popen([sys.executable, "-m", "metarl_gym.cli", "evolve", "--resume", str(tmp_path / "run"), "generations=400", "--no-progress"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = write_faults.start_child(["evolve", "--resume", tmp_path / "run", "generations=400", "--no-progress"],
+                                     kill_at=3, kill_file="metrics.csv", kill_signal="SIGSTOP")
     try:
-        deadline = time.time() + 60
-        while len(rows(tmp_path / "run")) < 3 and time.time() < deadline:
-            time.sleep(0.05)
+        _, status = os.waitpid(first.pid, os.WUNTRACED)  # returns once the child has stopped itself
+        assert os.WIFSTOPPED(status), status
         second = cli("evolve", "--resume", tmp_path / "run", "generations=400", "--no-progress")
         assert second.returncode == 2 and "in use by another process" in second.stderr
     finally:
         first.kill()
-        first.wait()
+        first.communicate()
     generations = [int(r["generation"]) for r in rows(tmp_path / "run")]
-    assert generations == list(range(len(generations)))  # no duplicate rows
+    assert generations == [0, 1, 2]  # generation 0, then the first resume's two rows: no duplicate
 
 
 def test_partial_last_metrics_line_is_dropped_on_resume(tmp_path):

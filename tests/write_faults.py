@@ -87,18 +87,11 @@ def start_child(argv, kill_at=0, mode="after", kill_signal="SIGKILL", kill_file=
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def run_child(argv, kill_at=0, mode="after", kill_signal="SIGKILL", signal_after_s=None, sig=signal.SIGKILL, kill_file=""):
+def run_child(argv, kill_at=0, mode="after", kill_signal="SIGKILL", kill_file=""):
     """Run ``metarl-gym ARGV`` in a child process that sends itself ``kill_signal`` at write ``kill_at`` (0: never;
-    of the file named ``kill_file`` only, if given) in ``mode`` (before, mid, after); ``signal_after_s``: send
-    ``sig`` that long after the child is ready. Returns (exit status, stderr); the status is -SIGKILL when it was
-    killed."""
+    of the file named ``kill_file`` only, if given) in ``mode`` (before, mid, after). Returns (exit status,
+    stderr); the status is -SIGKILL when it was killed."""
     proc = start_child(argv, kill_at, mode, kill_signal, kill_file)
-    if signal_after_s is not None:
-        assert proc.stdout.readline().strip() == "ready"
-        try:
-            proc.wait(signal_after_s)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(sig)
     _, err = proc.communicate(timeout=300)
     return proc.returncode, err
 
