@@ -63,8 +63,8 @@ class RegisteredSection(ConfigModel):
 
     @staticmethod
     def registry() -> dict[str, type]:
-        """Config name -> class (imported when first needed: the registries load torch)."""
-        raise NotImplementedError
+        """Config name -> class (imported when first needed: the registries load torch); each subclass names its own."""
+        raise NotImplementedError("a RegisteredSection subclass names its registry (PolicySection: POLICIES, StrategySection: STRATEGIES)")
 
     @model_validator(mode="before")
     @classmethod

@@ -74,7 +74,7 @@ def env_constructor(env_id: str):
     params = {**_MAKE_KWARGS, **signature_parameters(entry)[0]}
 
     def constructor(**kwargs):  # only its signature is read
-        raise NotImplementedError
+        raise NotImplementedError("a signature stand-in for checking env kwargs; envs are built by envs.make")
 
     constructor.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in params])
     constructor.__annotations__ = {n: h for n, h in params.items() if h is not inspect.Parameter.empty}
